@@ -1,0 +1,207 @@
+// Package config holds muhrd's typed configuration and the strict YAML
+// decoder every Muhr config file goes through (unknown keys are an error that
+// names the key and its line). Secrets are never in a config: it names files.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is muhrd.yaml.
+type Config struct {
+	// Listen is the public HTTP address (OCSP, TSA, repository, health).
+	Listen string `yaml:"listen"`
+	// PublicURL is the base URL written into AIA, OCSP and CRL URLs.
+	PublicURL string   `yaml:"public_url"`
+	Log       Log      `yaml:"log"`
+	Database  Database `yaml:"database"`
+	HSM       HSM      `yaml:"hsm"`
+	HTTP      HTTP     `yaml:"http"`
+}
+
+// Log configures log/slog.
+type Log struct {
+	Level string `yaml:"level"` // debug, info, warn, error
+}
+
+// Database names the store.
+type Database struct {
+	Driver string `yaml:"driver"` // sqlite or postgres
+	// Path is the SQLite database file.
+	Path string `yaml:"path"`
+	// DSN is the PostgreSQL connection string without a password.
+	DSN string `yaml:"dsn"`
+	// PasswordFile holds the PostgreSQL password, if one is needed.
+	PasswordFile string `yaml:"password_file"`
+}
+
+// HSM names the PKCS#11 token.
+type HSM struct {
+	Module     string `yaml:"module"`
+	TokenLabel string `yaml:"token_label"`
+	PINFile    string `yaml:"pin_file"`
+	Sessions   int    `yaml:"sessions"`
+}
+
+// HTTP sets the server limits.
+type HTTP struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`
+	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
+}
+
+// DecodeStrict decodes one YAML document into v, refusing unknown keys.
+// name is used in error messages (usually the file path).
+func DecodeStrict(name string, r io.Reader, v any) error {
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s: empty configuration", name)
+		}
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("%s: %s", name, strings.Join(te.Errors, "; "))
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// LoadStrict reads the YAML file at path into v.
+func LoadStrict(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	return DecodeStrict(path, bytes.NewReader(b), v)
+}
+
+// Load reads muhrd.yaml, applies defaults, resolves relative file paths
+// against the config file's directory and validates the result.
+func Load(path string) (*Config, error) {
+	var c Config
+	if err := LoadStrict(path, &c); err != nil {
+		return nil, err
+	}
+	c.applyDefaults()
+	c.resolvePaths(filepath.Dir(path))
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Database.Driver == "" {
+		c.Database.Driver = "sqlite"
+	}
+	if c.HSM.Sessions == 0 {
+		c.HSM.Sessions = 4
+	}
+	h := &c.HTTP
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&h.ReadHeaderTimeout, 5*time.Second)
+	def(&h.ReadTimeout, 10*time.Second)
+	def(&h.WriteTimeout, 30*time.Second)
+	def(&h.IdleTimeout, 120*time.Second)
+	def(&h.ShutdownTimeout, 15*time.Second)
+	if h.MaxHeaderBytes == 0 {
+		h.MaxHeaderBytes = 16 << 10
+	}
+	if h.MaxBodyBytes == 0 {
+		h.MaxBodyBytes = 64 << 10
+	}
+}
+
+// ResolvePath makes p absolute relative to dir (p is returned as is when it
+// is empty or already absolute).
+func ResolvePath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+func (c *Config) resolvePaths(dir string) {
+	c.Database.Path = ResolvePath(dir, c.Database.Path)
+	c.Database.PasswordFile = ResolvePath(dir, c.Database.PasswordFile)
+	c.HSM.PINFile = ResolvePath(dir, c.HSM.PINFile)
+	// A bare module name (libsofthsm2.so) is left for dlopen's search path.
+	if strings.Contains(c.HSM.Module, "/") {
+		c.HSM.Module = ResolvePath(dir, c.HSM.Module)
+	}
+}
+
+// Validate reports the first setting that cannot work, naming its key.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("public_url: %q is not an http(s) URL", c.PublicURL)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Database.Driver {
+	case "sqlite":
+		if c.Database.Path == "" {
+			return errors.New("database.path: required for driver sqlite")
+		}
+	case "postgres":
+		if c.Database.DSN == "" {
+			return errors.New("database.dsn: required for driver postgres")
+		}
+		if strings.Contains(strings.ToLower(c.Database.DSN), "password") {
+			return errors.New("database.dsn: must not hold a password; use database.password_file")
+		}
+	default:
+		return fmt.Errorf("database.driver: %q is not sqlite or postgres", c.Database.Driver)
+	}
+	if c.HSM.Module == "" {
+		return errors.New("hsm.module: required (path of the PKCS#11 library)")
+	}
+	if c.HSM.TokenLabel == "" {
+		return errors.New("hsm.token_label: required")
+	}
+	if c.HSM.PINFile == "" {
+		return errors.New("hsm.pin_file: required (a file holding the user PIN, mode 0600)")
+	}
+	if c.HSM.Sessions < 1 || c.HSM.Sessions > 256 {
+		return fmt.Errorf("hsm.sessions: %d is outside 1..256", c.HSM.Sessions)
+	}
+	return nil
+}

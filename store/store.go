@@ -1,0 +1,140 @@
+// Package store defines the persistence contract of the center. Two
+// implementations exist: store/postgres (pgx/v5) and store/sqlite (pure-Go
+// modernc.org/sqlite, the embedded default). One contract suite
+// (store/storetest) runs against both.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"time"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound        = errors.New("store: not found")
+	ErrExists          = errors.New("store: already exists")
+	ErrDuplicateSerial = errors.New("store: serial already used for this issuer")
+	ErrUnavailable     = errors.New("store: database unavailable")
+)
+
+// CA kinds.
+const (
+	CAKindRoot       = "root"
+	CAKindIssuing    = "issuing"
+	CAKindManagement = "management"
+)
+
+// CA statuses.
+const (
+	CAStatusActive  = "active"
+	CAStatusRetired = "retired"
+)
+
+// CA is a certification authority the center operates.
+type CA struct {
+	ID        string // short stable id used in URLs: /ca/<id>.crt
+	Kind      string // CAKind*
+	ParentID  string // "" for self-signed
+	KeyLabel  string // label of the private key on the HSM token
+	CertDER   []byte
+	Status    string // CAStatus*
+	CreatedAt time.Time
+}
+
+// Certificate statuses.
+const (
+	CertStatusValid   = "valid"
+	CertStatusRevoked = "revoked"
+	CertStatusOnHold  = "hold"
+)
+
+// Certificate is an issued certificate (end entity, CA, OCSP or TSA signer).
+type Certificate struct {
+	IssuerID         string
+	Serial           *big.Int
+	Subject          string // RFC 4514 string, for display and search
+	Profile          string
+	NotBefore        time.Time
+	NotAfter         time.Time
+	DER              []byte
+	Status           string // CertStatus*
+	RevokedAt        *time.Time
+	RevocationReason *int // RFC 5280 CRLReason; nil when not revoked
+}
+
+// SerialReservation records that a serial was drawn for an issuer. A serial is
+// reserved before anything is signed with it and is never released: a
+// reservation whose certificate never got stored stays burned.
+type SerialReservation struct {
+	IssuerID   string
+	Serial     *big.Int
+	Purpose    string
+	ReservedAt time.Time
+}
+
+// CRL is one issued CRL of a CA.
+type CRL struct {
+	IssuerID   string
+	Number     *big.Int
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	DER        []byte
+}
+
+// AuditRecord is one row of the hash-chained audit log. The audit package
+// computes PrevHash and Hash; the store only keeps them.
+type AuditRecord struct {
+	Seq      int64 // 1-based, gapless
+	Time     time.Time
+	Actor    string
+	Action   string
+	Object   string
+	Details  json.RawMessage
+	PrevHash []byte // SHA-256 of the previous record's canonical bytes; 32 zero bytes for Seq 1
+	Hash     []byte // SHA-256 of this record's canonical bytes
+}
+
+// Reader holds the queries available both inside and outside a transaction.
+type Reader interface {
+	GetCA(ctx context.Context, id string) (CA, error)
+	ListCAs(ctx context.Context) ([]CA, error)
+	GetCertificate(ctx context.Context, issuerID string, serial *big.Int) (Certificate, error)
+	// LatestCRL returns the CRL with the highest number for the issuer.
+	LatestCRL(ctx context.Context, issuerID string) (CRL, error)
+	// AuditRecords returns up to limit records with Seq > afterSeq, in order.
+	AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]AuditRecord, error)
+}
+
+// Tx is a database transaction. Every state change goes through one, with
+// its audit record in the same Tx.
+type Tx interface {
+	Reader
+	InsertCA(ctx context.Context, ca CA) error // ErrExists
+	// ReserveSerial fails with ErrDuplicateSerial when the (issuer, serial)
+	// pair was ever reserved; the database enforces it.
+	ReserveSerial(ctx context.Context, r SerialReservation) error
+	// InsertCertificate needs a prior reservation of the same serial.
+	InsertCertificate(ctx context.Context, c Certificate) error
+	InsertCRL(ctx context.Context, c CRL) error // ErrExists on a reused number
+	// LastAuditRecord returns the newest audit record (nil if the log is
+	// empty) and holds the audit chain's lock until the Tx ends, so two
+	// transactions cannot both append after the same record.
+	LastAuditRecord(ctx context.Context) (*AuditRecord, error)
+	InsertAuditRecord(ctx context.Context, r AuditRecord) error
+}
+
+// Store is an open database.
+type Store interface {
+	Reader
+	// InTx runs fn in one transaction: committed if fn returns nil, rolled
+	// back otherwise.
+	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
+	// Ping reports whether the database answers.
+	Ping(ctx context.Context) error
+	// Migrate applies pending migrations, each once and atomically.
+	Migrate(ctx context.Context) error
+	Close() error
+}
