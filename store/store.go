@@ -84,6 +84,24 @@ type CRL struct {
 	DER        []byte
 }
 
+// Signer roles.
+const (
+	SignerRoleOCSP = "ocsp"
+	SignerRoleTSA  = "tsa"
+)
+
+// Signer is a delegated OCSP responder or TSA unit: a key on the token and
+// the certificate one of our CAs issued for it. The certificate itself is
+// stored as a Certificate too (same issuer and serial).
+type Signer struct {
+	Role     string // SignerRole*
+	CAID     string // the CA that issued the signer's certificate
+	KeyLabel string
+	Serial   *big.Int
+	CertDER  []byte
+	NotAfter time.Time
+}
+
 // AuditRecord is one row of the hash-chained audit log. The audit package
 // computes PrevHash and Hash; the store only keeps them.
 type AuditRecord struct {
@@ -104,6 +122,9 @@ type Reader interface {
 	GetCertificate(ctx context.Context, issuerID string, serial *big.Int) (Certificate, error)
 	// LatestCRL returns the CRL with the highest number for the issuer.
 	LatestCRL(ctx context.Context, issuerID string) (CRL, error)
+	// LatestSigner returns the role's signer under the CA whose certificate
+	// expires last.
+	LatestSigner(ctx context.Context, role, caID string) (Signer, error)
 	// AuditRecords returns up to limit records with Seq > afterSeq, in order.
 	AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]AuditRecord, error)
 }
@@ -119,6 +140,9 @@ type Tx interface {
 	// InsertCertificate needs a prior reservation of the same serial.
 	InsertCertificate(ctx context.Context, c Certificate) error
 	InsertCRL(ctx context.Context, c CRL) error // ErrExists on a reused number
+	// InsertSigner needs the signer's certificate stored first; ErrExists
+	// when that certificate already has a signer row.
+	InsertSigner(ctx context.Context, s Signer) error
 	// LastAuditRecord returns the newest audit record (nil if the log is
 	// empty) and holds the audit chain's lock until the Tx ends, so two
 	// transactions cannot both append after the same record.

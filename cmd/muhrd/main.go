@@ -1,0 +1,88 @@
+// Command muhrd is the Muhr certification center's daemon. It reads its
+// configuration once, opens the store and the HSM token, and serves the
+// public HTTP surface until SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/internal/center"
+	"github.com/muhr-pki/muhr/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run returns the process exit code; only main exits.
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("muhrd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "muhrd.yaml", "path of muhrd.yaml")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "muhrd:", err)
+		return 1
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level(cfg.Log.Level)}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("muhrd stopped", "err", err.Error())
+		fmt.Fprintln(stderr, "muhrd:", err)
+		return 1
+	}
+	log.Info("muhrd stopped")
+	return 0
+}
+
+func level(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	st, err := center.OpenStore(ctx, cfg.Database)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer st.Close()
+	tok, err := center.OpenHSM(ctx, cfg.HSM, log)
+	if err != nil {
+		return fmt.Errorf("open HSM: %w", err)
+	}
+	defer tok.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := server.New(server.Options{
+		Repository: st,
+		Health:     server.Health{HSM: server.CheckerFunc(tok.Health), DB: server.CheckerFunc(st.Ping)},
+		Registry:   reg,
+		Logger:     log,
+		HTTP:       cfg.HTTP,
+	})
+	log.Info("muhrd serving", "listen", cfg.Listen, "public_url", cfg.PublicURL, "database", cfg.Database.Driver, "token", cfg.HSM.TokenLabel)
+	if err := srv.ListenAndServe(ctx, cfg.Listen); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,201 @@
+package pkcs11
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/miekg/pkcs11"
+
+	"github.com/muhr-pki/muhr/hsm"
+)
+
+// session is a pooled PKCS#11 session and the generation it was last known
+// good in.
+type session struct {
+	h   pkcs11.SessionHandle
+	gen uint64
+}
+
+// sessionGone reports errors after which the token has already discarded the
+// session. Such a handle is dropped, never closed: a token may hand the same
+// number to a session opened since, and closing it would close that one.
+func sessionGone(err error) bool {
+	return isCKR(err,
+		pkcs11.CKR_SESSION_HANDLE_INVALID,
+		pkcs11.CKR_SESSION_CLOSED,
+		pkcs11.CKR_DEVICE_REMOVED,
+		pkcs11.CKR_TOKEN_NOT_PRESENT,
+		pkcs11.CKR_TOKEN_NOT_RECOGNIZED,
+		pkcs11.CKR_CRYPTOKI_NOT_INITIALIZED,
+	)
+}
+
+// do runs fn on a pooled session. After an error that means the sessions or
+// the login are gone, it re-opens and logs in again and runs fn once more.
+func (t *Token) do(ctx context.Context, fn func(sh pkcs11.SessionHandle, gen uint64) error) error {
+	for attempt := 0; ; attempt++ {
+		s, err := t.get(ctx)
+		if err != nil {
+			return err // already says what is wrong; get recovered if it could
+		}
+		err = fn(s.h, s.gen)
+		t.put(s, err)
+		if err == nil || !sessionLost(err) {
+			return err
+		}
+		if attempt > 0 {
+			return fmt.Errorf("%w: token %q: %w", hsm.ErrUnavailable, t.label, err)
+		}
+		if rerr := t.recover(ctx, s.gen, err, true); rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// get takes a session from the pool, opening one if none is idle. It waits
+// for a free permit (or ctx) when all sessions are busy.
+func (t *Token) get(ctx context.Context) (session, error) {
+	select {
+	case t.sem <- struct{}{}:
+	case <-ctx.Done():
+		return session{}, ctx.Err()
+	}
+	s, err := t.take(ctx)
+	if err != nil {
+		<-t.sem
+	}
+	return s, err
+}
+
+func (t *Token) take(ctx context.Context) (session, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return session{}, fmt.Errorf("%w: token %q is closed", hsm.ErrUnavailable, t.label)
+	}
+	if bad := t.unhealthy; bad != nil {
+		gen := t.gen
+		t.mu.Unlock()
+		if err := t.recover(ctx, gen, bad, true); err != nil {
+			return session{}, err
+		}
+		t.mu.Lock()
+	}
+	if n := len(t.idle); n > 0 {
+		s := t.idle[n-1]
+		t.idle = t.idle[:n-1]
+		t.mu.Unlock()
+		return s, nil
+	}
+	slot, gen := t.slot, t.gen
+	t.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		h, err := t.p11.OpenSession(slot, sessionFlags)
+		if err == nil {
+			return session{h: h, gen: gen}, nil
+		}
+		if !sessionLost(err) || attempt > 0 {
+			return session{}, fmt.Errorf("%w: open session on token %q: %w", hsm.ErrUnavailable, t.label, err)
+		}
+		// The slot may have changed (token re-inserted): recover re-finds it.
+		if rerr := t.recover(ctx, gen, err, true); rerr != nil {
+			return session{}, rerr
+		}
+		t.mu.Lock()
+		slot, gen = t.slot, t.gen
+		t.mu.Unlock()
+	}
+}
+
+// put hands a session back after an operation that ended with err.
+func (t *Token) put(s session, err error) {
+	defer func() { <-t.sem }()
+	switch {
+	case sessionGone(err):
+		return // the token dropped it already; see sessionGone
+	case isCKR(err, pkcs11.CKR_DEVICE_ERROR):
+		_ = t.p11.CloseSession(s.h)
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		_ = t.p11.CloseSession(s.h)
+		return
+	}
+	if err == nil {
+		s.gen = t.gen // it just worked, so it is good now
+	}
+	t.idle = append(t.idle, s)
+}
+
+// recover re-opens the login session and logs in again after cause, unless
+// another goroutine already did so since generation seen. Until it works,
+// Health and every operation return an error wrapping hsm.ErrUnavailable.
+// With wait false (Health) it does not queue behind a recovery in progress.
+func (t *Token) recover(ctx context.Context, seen uint64, cause error, wait bool) error {
+	if wait {
+		t.recoverMu.Lock()
+	} else if !t.recoverMu.TryLock() {
+		return fmt.Errorf("%w: token %q: re-login in progress", hsm.ErrUnavailable, t.label)
+	}
+	defer t.recoverMu.Unlock()
+
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return fmt.Errorf("%w: token %q is closed", hsm.ErrUnavailable, t.label)
+	}
+	if t.gen != seen && t.unhealthy == nil {
+		t.mu.Unlock()
+		return nil // recovered by someone else after our session was taken
+	}
+	if t.unhealthy != nil && time.Now().Before(t.nextTry) {
+		err := t.unhealthy
+		t.mu.Unlock()
+		return err
+	}
+	if t.unhealthy == nil {
+		t.unhealthy = fmt.Errorf("%w: token %q: %w", hsm.ErrUnavailable, t.label, cause)
+		t.log.Warn("PKCS#11 sessions or login lost; re-opening and logging in again", "cause", cause)
+	}
+	// Retire what we hold. Sessions the token says are gone are dropped, the
+	// others closed (they hold nothing we need once we log in afresh).
+	gone := sessionGone(cause)
+	retired := t.idle
+	if t.hasLogin {
+		retired = append(retired, session{h: t.login})
+	}
+	t.idle, t.hasLogin = nil, false
+	t.gen++
+	t.mu.Unlock()
+	if !gone {
+		for _, s := range retired {
+			_ = t.p11.CloseSession(s.h)
+		}
+	}
+
+	slot, login, err := t.establish(ctx)
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		if !errors.Is(err, hsm.ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", hsm.ErrUnavailable, err)
+		}
+		t.unhealthy = err
+		t.nextTry = time.Now().Add(t.retryEvery)
+		t.log.Error("PKCS#11 re-login failed; token unavailable", "err", err, "retry_after", t.retryEvery)
+		return err
+	}
+	if t.closed { // Close ran while we were logging in
+		_ = t.p11.CloseSession(login)
+		return fmt.Errorf("%w: token %q is closed", hsm.ErrUnavailable, t.label)
+	}
+	t.slot, t.login, t.hasLogin = slot, login, true
+	t.unhealthy = nil
+	t.log.Info("PKCS#11 token available again after re-login")
+	return nil
+}

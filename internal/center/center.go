@@ -1,0 +1,42 @@
+// Package center opens the parts named in muhrd.yaml (the store and the HSM
+// token) the same way for the daemon and for every muhr command.
+package center
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/hsm"
+	"github.com/muhr-pki/muhr/hsm/pkcs11"
+	"github.com/muhr-pki/muhr/store"
+	"github.com/muhr-pki/muhr/store/storeopen"
+)
+
+// OpenHSM logs in to the configured token with the PIN from hsm.pin_file.
+func OpenHSM(ctx context.Context, c config.HSM, log *slog.Logger) (*pkcs11.Token, error) {
+	pin, err := hsm.ReadPINFile(c.PINFile)
+	if err != nil {
+		return nil, fmt.Errorf("hsm.pin_file: %w", err)
+	}
+	defer clear(pin)
+	tok, err := pkcs11.Open(ctx, pkcs11.Config{Module: c.Module, TokenLabel: c.TokenLabel, PIN: pin, Sessions: c.Sessions, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+// OpenStore opens the configured database and applies pending migrations.
+func OpenStore(ctx context.Context, c config.Database) (store.Store, error) {
+	st, err := storeopen.Open(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return st, nil
+}

@@ -1,0 +1,10 @@
+// Package policy holds Muhr's certificate policy as pure functions: the
+// subject-name rules, the certificate templates the key ceremony signs (root,
+// issuing and management CAs, OCSP signer, TSA unit), CRL templates, serial
+// numbers, and pre-issuance linting with zlint.
+//
+// Nothing here does I/O, reads a clock or keeps mutable package state: times,
+// serials, keys and URLs come in as parameters so the caller (package ca)
+// decides them and tests can fix them. The only randomness used internally is
+// for throwaway lint keys, whose signatures are discarded.
+package policy

@@ -1,0 +1,60 @@
+package policy
+
+import (
+	"crypto/x509"
+	"encoding/asn1"
+)
+
+// Attribute types of the subject names we write (X.520, EN 319 412-1).
+var (
+	oidCountry                = asn1.ObjectIdentifier{2, 5, 4, 6}
+	oidOrganization           = asn1.ObjectIdentifier{2, 5, 4, 10}
+	oidOrganizationalUnit     = asn1.ObjectIdentifier{2, 5, 4, 11}
+	oidCommonName             = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidSerialNumber           = asn1.ObjectIdentifier{2, 5, 4, 5}
+	oidOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+)
+
+// Extensions Go's crypto/x509 cannot write the way we need them.
+var (
+	// oidExtKeyUsage is written by hand for the TSA unit because Go marks EKU
+	// non-critical and RFC 3161 §2.3 requires it critical.
+	oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
+	// oidOCSPNoCheck (id-pkix-ocsp-nocheck, RFC 6960 §4.2.2.2.1) tells
+	// relying parties not to check the responder certificate's status.
+	oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
+	// oidKPTimeStamping is id-kp-timeStamping (RFC 5280 §4.2.1.12).
+	oidKPTimeStamping = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}
+)
+
+// Certificate policy OIDs (ETSI EN 319 411-1/-2, EN 319 421). They are
+// exported through functions, not as variables, so no caller can reassign
+// them.
+var (
+	oidQCPn       = mustOID("0.4.0.194112.1.0")
+	oidQCPl       = mustOID("0.4.0.194112.1.1")
+	oidQCPnQSCD   = mustOID("0.4.0.194112.1.2")
+	oidQCPlQSCD   = mustOID("0.4.0.194112.1.3")
+	oidNCPPlus    = mustOID("0.4.0.2042.1.2")
+	oidTSABestPrc = mustOID("0.4.0.2023.1.1")
+)
+
+// QCPPolicies returns the four ETSI EN 319 411-2 qualified policies
+// (QCP-n, QCP-l, QCP-n-qscd, QCP-l-qscd) an issuing CA is allowed to issue under.
+func QCPPolicies() []x509.OID { return []x509.OID{oidQCPn, oidQCPl, oidQCPnQSCD, oidQCPlQSCD} }
+
+// NCPPlusPolicy returns NCP+ (0.4.0.2042.1.2), the policy of OCSP and TSA
+// signer certificates under a qualified CA.
+func NCPPlusPolicy() x509.OID { return oidNCPPlus }
+
+// TSABestPracticesPolicy returns the ETSI EN 319 421 best-practices
+// time-stamp policy 0.4.0.2023.1.1, the default accepted TSA policy.
+func TSABestPracticesPolicy() x509.OID { return oidTSABestPrc }
+
+func mustOID(s string) x509.OID {
+	o, err := x509.ParseOID(s)
+	if err != nil {
+		panic("policy: bad built-in OID " + s + ": " + err.Error())
+	}
+	return o
+}

@@ -1,0 +1,160 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/store"
+)
+
+// fakeRepo is an in-memory Repository that counts lookups, so tests can
+// assert that bad input never reached it.
+type fakeRepo struct {
+	cas   map[string]store.CA
+	crls  map[string]store.CRL
+	err   error // returned by every call when set
+	calls atomic.Int64
+}
+
+func (f *fakeRepo) GetCA(_ context.Context, id string) (store.CA, error) {
+	f.calls.Add(1)
+	if f.err != nil {
+		return store.CA{}, f.err
+	}
+	ca, ok := f.cas[id]
+	if !ok {
+		return store.CA{}, store.ErrNotFound
+	}
+	return ca, nil
+}
+
+func (f *fakeRepo) LatestCRL(_ context.Context, id string) (store.CRL, error) {
+	f.calls.Add(1)
+	if f.err != nil {
+		return store.CRL{}, f.err
+	}
+	crl, ok := f.crls[id]
+	if !ok {
+		return store.CRL{}, store.ErrNotFound
+	}
+	return crl, nil
+}
+
+// syncBuffer is a log sink safe for the server's concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func testHTTP() config.HTTP {
+	return config.HTTP{
+		ReadHeaderTimeout: 2 * time.Second,
+		ReadTimeout:       5 * time.Second,
+		WriteTimeout:      5 * time.Second,
+		IdleTimeout:       5 * time.Second,
+		ShutdownTimeout:   5 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		MaxBodyBytes:      64,
+	}
+}
+
+type testEnv struct {
+	srv  *Server
+	repo *fakeRepo
+	reg  *prometheus.Registry
+	logs *syncBuffer
+}
+
+func ok() Checker { return CheckerFunc(func(context.Context) error { return nil }) }
+
+// newTestEnv builds a server on fakes; edit lets a test adjust the options.
+func newTestEnv(t *testing.T, edit func(*Options)) *testEnv {
+	t.Helper()
+	env := &testEnv{
+		repo: &fakeRepo{
+			cas: map[string]store.CA{
+				"root": {ID: "root", Kind: store.CAKindRoot, CertDER: []byte{0x30, 0x03, 0x02, 0x01, 0x07}},
+			},
+			crls: map[string]store.CRL{},
+		},
+		reg:  prometheus.NewRegistry(),
+		logs: &syncBuffer{},
+	}
+	opts := Options{
+		Repository: env.repo,
+		Health:     Health{HSM: ok(), DB: ok()},
+		Registry:   env.reg,
+		Logger:     slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		HTTP:       testHTTP(),
+		Clock:      func() time.Time { return testNow },
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	env.srv = New(opts)
+	return env
+}
+
+// do sends one request straight to the handler.
+func (e *testEnv) do(t *testing.T, method, target string, body io.Reader) *http.Response {
+	t.Helper()
+	return e.doReq(t, httptest.NewRequest(method, target, body))
+}
+
+func (e *testEnv) doReq(t *testing.T, req *http.Request) *http.Response {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.srv.Handler().ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+func readAll(t *testing.T, r *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return string(b)
+}
+
+func wantStatus(t *testing.T, r *http.Response, code int) string {
+	t.Helper()
+	body := readAll(t, r)
+	if r.StatusCode != code {
+		t.Fatalf("status %d, want %d; body %q", r.StatusCode, code, body)
+	}
+	return body
+}
+
+func wantPlainText(t *testing.T, r *http.Response) {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("Content-Type %q, want text/plain", ct)
+	}
+}

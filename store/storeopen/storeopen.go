@@ -1,0 +1,77 @@
+// Package storeopen opens the store named by muhrd.yaml's database section.
+// It is the one place that knows both backends, so neither the daemon nor
+// the CLI imports a driver directly.
+package storeopen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/migrations"
+	"github.com/muhr-pki/muhr/store"
+	"github.com/muhr-pki/muhr/store/postgres"
+	"github.com/muhr-pki/muhr/store/sqlite"
+)
+
+// Open opens the configured database and checks that it answers. An
+// unreachable database gives an error wrapping store.ErrUnavailable that
+// names the file or the host.
+func Open(ctx context.Context, db config.Database) (store.Store, error) {
+	switch db.Driver {
+	case "sqlite", "":
+		return sqlite.Open(ctx, db.Path)
+	case "postgres":
+		var opts []postgres.Option
+		if db.PasswordFile != "" {
+			pw, err := readPassword(db.PasswordFile)
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, postgres.WithPassword(pw))
+		}
+		return postgres.Open(ctx, db.DSN, opts...)
+	}
+	return nil, fmt.Errorf("database.driver: %q is not sqlite or postgres", db.Driver)
+}
+
+// readPassword reads database.password_file, refusing a file others can
+// read. The password itself never appears in an error.
+func readPassword(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("database.password_file: %w", err)
+	}
+	if fi.Mode().Perm()&0o007 != 0 {
+		return "", fmt.Errorf("database.password_file: %s is readable by others (mode %o); chmod 600 it", path, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("database.password_file: %w", err)
+	}
+	// One line; editors add the newline.
+	pw := strings.TrimRight(string(b), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("database.password_file: %s is empty", path)
+	}
+	return pw, nil
+}
+
+// ErrNoReport is returned by MigrateReport for a store that cannot say what
+// it applied.
+var ErrNoReport = errors.New("storeopen: store does not report applied migrations")
+
+// MigrateReport applies pending migrations on a store from Open and returns
+// the ones it applied.
+func MigrateReport(ctx context.Context, s store.Store) ([]migrations.Applied, error) {
+	r, ok := s.(interface {
+		MigrateReport(ctx context.Context) ([]migrations.Applied, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("%w: %T", ErrNoReport, s)
+	}
+	return r.MigrateReport(ctx)
+}
