@@ -78,6 +78,12 @@ func ruleFor(t asn1.ObjectIdentifier) (attrRule, bool) {
 		return attrRule{field: "serialNumber", maxChars: 64, printableOnly: true}, true
 	case t.Equal(oidOrganizationIdentifier):
 		return attrRule{field: "organizationIdentifier", maxChars: 64}, true
+	case t.Equal(oidSurname):
+		// X.520 allows 32768, but CN repeats surname and given name and
+		// must fit 64, so a longer part could never be issued anyway.
+		return attrRule{field: "surname", maxChars: 64}, true
+	case t.Equal(oidGivenName):
+		return attrRule{field: "givenName", maxChars: 64}, true
 	}
 	return attrRule{}, false
 }

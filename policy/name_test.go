@@ -94,7 +94,7 @@ func TestNameRefusals(t *testing.T) {
 		{"trailing space", with(func(n *OrgName) { n.CommonName = "Muhr CA " }), "CN", "trailing space"},
 		{"serialNumber Cyrillic", []Attribute{{oidSerialNumber, "ПНО-1"}}, "serialNumber", "PrintableString"},
 		{"65-char OU", []Attribute{{oidOrganizationalUnit, strings.Repeat("a", 65)}}, "OU", "65 characters"},
-		{"unknown type", []Attribute{{asn1.ObjectIdentifier{2, 5, 4, 4}, "Раҳимов"}}, "2.5.4.4", "not supported"},
+		{"unknown type", []Attribute{{asn1.ObjectIdentifier{2, 5, 4, 9}, "Рӯдакӣ 1"}}, "2.5.4.9", "not supported"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,6 +13,8 @@ var (
 	oidCommonName             = asn1.ObjectIdentifier{2, 5, 4, 3}
 	oidSerialNumber           = asn1.ObjectIdentifier{2, 5, 4, 5}
 	oidOrganizationIdentifier = asn1.ObjectIdentifier{2, 5, 4, 97}
+	oidSurname                = asn1.ObjectIdentifier{2, 5, 4, 4}
+	oidGivenName              = asn1.ObjectIdentifier{2, 5, 4, 42}
 )
 
 // Extensions Go's crypto/x509 cannot write the way we need them.
@@ -37,6 +39,24 @@ var (
 	oidQCPlQSCD   = mustOID("0.4.0.194112.1.3")
 	oidNCPPlus    = mustOID("0.4.0.2042.1.2")
 	oidTSABestPrc = mustOID("0.4.0.2023.1.1")
+)
+
+// QCStatements (RFC 3739, ETSI EN 319 412-5) and the ETSI semantics
+// identifiers of EN 319 412-1 §5.1.
+var (
+	oidExtQCStatements   = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 3}
+	oidQcsPkixQCSyntaxV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 11, 2}
+	oidQcCompliance      = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 1}
+	oidQcRetentionPeriod = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 3}
+	oidQcSSCD            = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 4}
+	oidQcPDS             = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 5}
+	oidQcType            = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 6}
+	oidQcTypeESign       = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 6, 1}
+	oidQcTypeESeal       = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 6, 2}
+	oidQcTypeWeb         = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 6, 3}
+	oidQcCClegislation   = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 7}
+	oidSemanticsNatural  = asn1.ObjectIdentifier{0, 4, 0, 194121, 1, 1}
+	oidSemanticsLegal    = asn1.ObjectIdentifier{0, 4, 0, 194121, 1, 2}
 )
 
 // QCPPolicies returns the four ETSI EN 319 411-2 qualified policies

@@ -2,6 +2,7 @@ package pkcs11_test
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -53,8 +54,18 @@ func TestOpenErrors(t *testing.T) {
 	if err := ok.Health(ctx); err != nil {
 		t.Fatal(err)
 	}
+	s, err := ok.Generate(ctx, "k", hsm.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ok.Close()
 	if err := ok.Health(ctx); !errors.Is(err, hsm.ErrUnavailable) {
 		t.Fatalf("Health after Close: %v", err)
+	}
+	// Signing after Close fails at once rather than waiting for a session.
+	for range 3 {
+		if _, err := s.Sign(nil, make([]byte, 32), crypto.SHA256); !errors.Is(err, hsm.ErrUnavailable) {
+			t.Fatalf("Sign after Close: %v", err)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -105,6 +104,11 @@ func (t *Token) Generate(ctx context.Context, label string, alg hsm.KeyAlgorithm
 		}
 		if len(taken) > 0 {
 			return fmt.Errorf("%w: %q is already on token %q", hsm.ErrKeyExists, label, t.label)
+		}
+		if !t.loggedIn(sh) {
+			// Logged out, private objects are invisible: the label check
+			// above proved nothing. do logs in again and retries.
+			return pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN)
 		}
 		pubH, privH, err := t.p11.GenerateKeyPair(sh, []*pkcs11.Mechanism{mech}, pubT, privT)
 		if err != nil {
@@ -208,162 +212,4 @@ func (t *Token) Signer(ctx context.Context, label string) (crypto.Signer, error)
 		return nil, err
 	}
 	return s, nil
-}
-
-// Keys lists the private keys on the token, with what PKCS#11 says about
-// them, including keys this package would refuse to sign with.
-func (t *Token) Keys(ctx context.Context) ([]hsm.KeyInfo, error) {
-	var out []hsm.KeyInfo
-	err := t.do(ctx, func(sh pkcs11.SessionHandle, _ uint64) error {
-		out = out[:0]
-		privs, err := t.findObjects(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)})
-		if err != nil {
-			return err
-		}
-		for _, h := range privs {
-			info, err := t.keyInfo(sh, h)
-			if err != nil {
-				return err
-			}
-			out = append(out, info)
-		}
-		return nil
-	})
-	return out, err
-}
-
-func (t *Token) keyInfo(sh pkcs11.SessionHandle, h pkcs11.ObjectHandle) (hsm.KeyInfo, error) {
-	got, err := t.p11.GetAttributeValue(sh, h, []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
-		pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
-		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, nil),
-	})
-	if err != nil {
-		return hsm.KeyInfo{}, fmt.Errorf("pkcs11: read key attributes: %w", err)
-	}
-	info := hsm.KeyInfo{Label: string(got[0].Value), ID: got[1].Value}
-	keyType := bytesToUint(got[2].Value)
-	attrs, err := readKeyAttrs(t.p11, sh, h)
-	if err != nil {
-		return hsm.KeyInfo{}, fmt.Errorf("pkcs11: read attributes of %q: %w", info.Label, err)
-	}
-	info.Sensitive, info.Extractable = attrs.Sensitive, attrs.Extractable
-	info.AlwaysSensitive, info.NeverExtractable = attrs.AlwaysSensitive, attrs.NeverExtractable
-	// A key whose public half cannot be read is still listed.
-	info.Public, _ = t.publicFor(sh, keyType, info.ID, h)
-	var params []byte
-	var bits int
-	switch keyType {
-	case pkcs11.CKK_EC:
-		if a, err := t.p11.GetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, nil)}); err == nil {
-			params = a[0].Value
-		}
-	case pkcs11.CKK_RSA:
-		if a, err := t.p11.GetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_MODULUS, nil)}); err == nil {
-			bits = len(a[0].Value) * 8
-		}
-	}
-	info.Algorithm = algorithmOf(info.Public, keyType, params, bits)
-	return info, nil
-}
-
-// publicFor finds the Go public key of a private key: from the public object
-// with the same CKA_ID, or for RSA from the private object itself.
-func (t *Token) publicFor(sh pkcs11.SessionHandle, keyType uint, id []byte, privH pkcs11.ObjectHandle) (crypto.PublicKey, error) {
-	pubs, err := t.findObjects(sh, []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
-		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(pubs) > 0 {
-		return t.publicKey(sh, keyType, pubs[0])
-	}
-	if keyType == pkcs11.CKK_RSA {
-		return t.publicKey(sh, keyType, privH)
-	}
-	return nil, errors.New("no public key object with the same CKA_ID")
-}
-
-// publicKey reads the Go public key from a public (or RSA private) object.
-func (t *Token) publicKey(sh pkcs11.SessionHandle, keyType uint, h pkcs11.ObjectHandle) (crypto.PublicKey, error) {
-	switch keyType {
-	case pkcs11.CKK_EC:
-		a, err := t.p11.GetAttributeValue(sh, h, []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_EC_POINT, nil),
-		})
-		if err != nil {
-			return nil, err
-		}
-		return ecPublicKey(a[0].Value, a[1].Value)
-	case pkcs11.CKK_RSA:
-		a, err := t.p11.GetAttributeValue(sh, h, []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_MODULUS, nil),
-			pkcs11.NewAttribute(pkcs11.CKA_PUBLIC_EXPONENT, nil),
-		})
-		if err != nil {
-			return nil, err
-		}
-		return rsaPublicKey(a[0].Value, a[1].Value)
-	}
-	return nil, fmt.Errorf("key type %#x is not supported", keyType)
-}
-
-func (t *Token) keyType(sh pkcs11.SessionHandle, h pkcs11.ObjectHandle) (uint, error) {
-	a, err := t.p11.GetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, nil)})
-	if err != nil {
-		return 0, fmt.Errorf("pkcs11: read CKA_KEY_TYPE: %w", err)
-	}
-	return bytesToUint(a[0].Value), nil
-}
-
-// findOne finds exactly one object matching tmpl; what names it in errors.
-func (t *Token) findOne(sh pkcs11.SessionHandle, what string, tmpl []*pkcs11.Attribute) (pkcs11.ObjectHandle, error) {
-	hs, err := t.findObjects(sh, tmpl)
-	if err != nil {
-		return 0, err
-	}
-	switch len(hs) {
-	case 0:
-		return 0, fmt.Errorf("%w: %q on token %q", hsm.ErrKeyNotFound, what, t.label)
-	case 1:
-		return hs[0], nil
-	}
-	return 0, fmt.Errorf("pkcs11: %d private keys match %q on token %q; labels must be unique", len(hs), what, t.label)
-}
-
-func (t *Token) findObjects(sh pkcs11.SessionHandle, tmpl []*pkcs11.Attribute) ([]pkcs11.ObjectHandle, error) {
-	if err := t.p11.FindObjectsInit(sh, tmpl); err != nil {
-		return nil, err
-	}
-	var out []pkcs11.ObjectHandle
-	for {
-		hs, _, err := t.p11.FindObjects(sh, 64)
-		if err != nil {
-			_ = t.p11.FindObjectsFinal(sh)
-			return nil, err
-		}
-		out = append(out, hs...)
-		if len(hs) < 64 {
-			break
-		}
-	}
-	if err := t.p11.FindObjectsFinal(sh); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// bytesToUint decodes a CK_ULONG attribute value, which the module writes
-// in the host's byte order.
-func bytesToUint(b []byte) uint {
-	switch len(b) {
-	case 8:
-		return uint(binary.NativeEndian.Uint64(b))
-	case 4:
-		return uint(binary.NativeEndian.Uint32(b))
-	}
-	return ^uint(0) // CK_UNAVAILABLE_INFORMATION
 }

@@ -37,8 +37,10 @@ func TestMain(m *testing.M) {
 // and labelled "key-<algorithm>".
 func sharedToken(t *testing.T) (testpki.SoftHSMToken, *pkcs11.Token, map[hsm.KeyAlgorithm]crypto.Signer) {
 	t.Helper()
-	if testpki.SoftHSMModule() == "" {
+	if m := testpki.SoftHSMModule(); m == "" {
 		testpki.Missing(t, "SoftHSM2 library not found")
+	} else if _, err := os.Stat(m); err != nil {
+		testpki.Missing(t, "SoftHSM2 library: %v", err)
 	}
 	shared.once.Do(func() {
 		shared.err = errors.New("setup stopped early")

@@ -11,8 +11,8 @@ import (
 	"github.com/muhr-pki/muhr/hsm"
 )
 
-// session is a pooled PKCS#11 session and the generation it was last known
-// good in.
+// session is a pooled PKCS#11 session and the generation (count of
+// completed re-logins) it was last known good in.
 type session struct {
 	h   pkcs11.SessionHandle
 	gen uint64
@@ -32,10 +32,14 @@ func sessionGone(err error) bool {
 	)
 }
 
+// maxAttempts bounds do: one run, and a retry after a re-login; a third for
+// a session that had gone stale before another goroutine's re-login.
+const maxAttempts = 3
+
 // do runs fn on a pooled session. After an error that means the sessions or
 // the login are gone, it re-opens and logs in again and runs fn once more.
 func (t *Token) do(ctx context.Context, fn func(sh pkcs11.SessionHandle, gen uint64) error) error {
-	for attempt := 0; ; attempt++ {
+	for attempt := 1; ; attempt++ {
 		s, err := t.get(ctx)
 		if err != nil {
 			return err // already says what is wrong; get recovered if it could
@@ -45,7 +49,10 @@ func (t *Token) do(ctx context.Context, fn func(sh pkcs11.SessionHandle, gen uin
 		if err == nil || !sessionLost(err) {
 			return err
 		}
-		if attempt > 0 {
+		var nr noRetry
+		if errors.As(err, &nr) || attempt == maxAttempts {
+			// Heal the pool for the next caller, but report this failure.
+			_ = t.recover(ctx, s.gen, err, true)
 			return fmt.Errorf("%w: token %q: %w", hsm.ErrUnavailable, t.label, err)
 		}
 		if rerr := t.recover(ctx, s.gen, err, true); rerr != nil {
@@ -57,10 +64,15 @@ func (t *Token) do(ctx context.Context, fn func(sh pkcs11.SessionHandle, gen uin
 // get takes a session from the pool, opening one if none is idle. It waits
 // for a free permit (or ctx) when all sessions are busy.
 func (t *Token) get(ctx context.Context) (session, error) {
+	if err := ctx.Err(); err != nil {
+		return session{}, err // select below would pick at random
+	}
 	select {
 	case t.sem <- struct{}{}:
 	case <-ctx.Done():
 		return session{}, ctx.Err()
+	case <-t.done:
+		return session{}, fmt.Errorf("%w: token %q is closed", hsm.ErrUnavailable, t.label)
 	}
 	s, err := t.take(ctx)
 	if err != nil {
@@ -125,9 +137,9 @@ func (t *Token) put(s session, err error) {
 		_ = t.p11.CloseSession(s.h)
 		return
 	}
-	if err == nil {
-		s.gen = t.gen // it just worked, so it is good now
-	}
+	// The session is alive; if it fails later, that is news since the
+	// current generation and must trigger a re-login.
+	s.gen = t.gen
 	t.idle = append(t.idle, s)
 }
 
@@ -139,18 +151,29 @@ func (t *Token) recover(ctx context.Context, seen uint64, cause error, wait bool
 	if wait {
 		t.recoverMu.Lock()
 	} else if !t.recoverMu.TryLock() {
-		return fmt.Errorf("%w: token %q: re-login in progress", hsm.ErrUnavailable, t.label)
+		return errRecovering(t.label)
 	}
 	defer t.recoverMu.Unlock()
+	return t.recoverLocked(ctx, seen, cause)
+}
 
+func errRecovering(label string) error {
+	return fmt.Errorf("%w: token %q: re-login in progress", hsm.ErrUnavailable, label)
+}
+
+// recoverLocked is recover with recoverMu held. The generation counts
+// completed re-logins, so a caller that saw a failure before the last one
+// completed just tries again.
+func (t *Token) recoverLocked(ctx context.Context, seen uint64, cause error) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return fmt.Errorf("%w: token %q is closed", hsm.ErrUnavailable, t.label)
 	}
-	if t.gen != seen && t.unhealthy == nil {
+	if t.gen != seen {
+		err := t.unhealthy
 		t.mu.Unlock()
-		return nil // recovered by someone else after our session was taken
+		return err // nil: recovered by someone else since the caller looked
 	}
 	if t.unhealthy != nil && time.Now().Before(t.nextTry) {
 		err := t.unhealthy
@@ -169,7 +192,6 @@ func (t *Token) recover(ctx context.Context, seen uint64, cause error, wait bool
 		retired = append(retired, session{h: t.login})
 	}
 	t.idle, t.hasLogin = nil, false
-	t.gen++
 	t.mu.Unlock()
 	if !gone {
 		for _, s := range retired {
@@ -182,6 +204,11 @@ func (t *Token) recover(ctx context.Context, seen uint64, cause error, wait bool
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil {
+		if ctx.Err() != nil {
+			// The caller gave up; that says nothing about the token, so the
+			// next caller may try at once.
+			return fmt.Errorf("%w: token %q: re-login abandoned: %w", hsm.ErrUnavailable, t.label, err)
+		}
 		if !errors.Is(err, hsm.ErrUnavailable) {
 			err = fmt.Errorf("%w: %w", hsm.ErrUnavailable, err)
 		}
@@ -196,6 +223,7 @@ func (t *Token) recover(ctx context.Context, seen uint64, cause error, wait bool
 	}
 	t.slot, t.login, t.hasLogin = slot, login, true
 	t.unhealthy = nil
+	t.gen++
 	t.log.Info("PKCS#11 token available again after re-login")
 	return nil
 }

@@ -61,6 +61,11 @@ func (s *signer) SignContext(ctx context.Context, digest []byte, opts crypto.Sig
 			return err
 		}
 		sig, err = s.signOnce(sh, h, mech, input)
+		if handleStale(err) && !s.t.loggedIn(sh) {
+			// Some tokens hide private keys once logged out rather than
+			// answer CKR_USER_NOT_LOGGED_IN; let do log in again.
+			return pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN)
+		}
 		if handleStale(err) {
 			if h, err = s.lookup(sh, true); err != nil {
 				return err

@@ -46,6 +46,7 @@ type Token struct {
 	pin   []byte // only copy of the PIN; wiped by Close
 	log   *slog.Logger
 	sem   chan struct{} // one permit per pooled session
+	done  chan struct{} // closed by Close, so no caller waits on sem forever
 
 	// recoverMu lets one goroutine at a time re-open and log in again.
 	recoverMu sync.Mutex
@@ -56,7 +57,7 @@ type Token struct {
 
 	mu         sync.Mutex // guards the fields below
 	slot       uint
-	gen        uint64 // bumped by every recovery; object handles carry it
+	gen        uint64 // completed re-logins; sessions and object handles carry it
 	idle       []session
 	login      pkcs11.SessionHandle // kept open: it holds the login state
 	hasLogin   bool
@@ -98,6 +99,7 @@ func Open(ctx context.Context, cfg Config) (*Token, error) {
 		pin:        append([]byte(nil), cfg.PIN...),
 		log:        log.With("module", cfg.Module, "token", cfg.TokenLabel),
 		sem:        make(chan struct{}, n),
+		done:       make(chan struct{}),
 		retryEvery: retryEvery,
 		generating: map[string]bool{},
 	}
@@ -188,6 +190,7 @@ func (t *Token) Close() error {
 		return nil
 	}
 	t.closed = true
+	close(t.done)
 	t.mu.Unlock()
 
 	// Wait for operations in flight to hand their sessions back (they see
@@ -225,6 +228,12 @@ func (t *Token) Label() string { return t.label }
 // alive and logged in. If not, it tries to log in again (at most every few
 // seconds) and returns an error wrapping hsm.ErrUnavailable until that works.
 func (t *Token) Health(ctx context.Context) error {
+	// Holding recoverMu keeps a recovery from closing the login session
+	// while we ask about it; one in progress means we are not healthy yet.
+	if !t.recoverMu.TryLock() {
+		return errRecovering(t.label)
+	}
+	defer t.recoverMu.Unlock()
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -233,7 +242,7 @@ func (t *Token) Health(ctx context.Context) error {
 	gen, login, hasLogin, bad := t.gen, t.login, t.hasLogin, t.unhealthy
 	t.mu.Unlock()
 	if bad != nil || !hasLogin {
-		return t.recover(ctx, gen, bad, false)
+		return t.recoverLocked(ctx, gen, bad)
 	}
 	info, err := t.p11.GetSessionInfo(login)
 	if err == nil {
@@ -242,5 +251,5 @@ func (t *Token) Health(ctx context.Context) error {
 		}
 		err = fmt.Errorf("session state %d is not logged in: %w", info.State, pkcs11.Error(pkcs11.CKR_USER_NOT_LOGGED_IN))
 	}
-	return t.recover(ctx, gen, err, false)
+	return t.recoverLocked(ctx, gen, err)
 }

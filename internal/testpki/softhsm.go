@@ -42,7 +42,7 @@ var softHSMModules = []string{
 }
 
 // SoftHSMModule returns the SoftHSM2 library: $MUHR_SOFTHSM_MODULE, else the
-// first standard location that exists, else "" .
+// first standard location that exists, else "".
 func SoftHSMModule() string {
 	if m := os.Getenv("MUHR_SOFTHSM_MODULE"); m != "" {
 		return m

@@ -34,6 +34,7 @@ func Run(t *testing.T, open Open) {
 		{"Certificate", testCertificate},
 		{"CRL", testCRL},
 		{"Signer", testSigner},
+		{"IssuanceIntents", testIntents},
 		{"RollbackOnError", testRollbackOnError},
 		{"RollbackOnPanic", testRollbackOnPanic},
 		{"TimesRoundTrip", testTimesRoundTrip},

@@ -1,0 +1,218 @@
+// Package e2e runs the center the way a newcomer does: scripts/quickstart.sh.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/muhr-pki/muhr/internal/testpki"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the script writes to it.
+type syncBuffer struct {
+	ch  chan struct{}
+	buf bytes.Buffer
+}
+
+func newSyncBuffer() *syncBuffer {
+	b := &syncBuffer{ch: make(chan struct{}, 1)}
+	b.ch <- struct{}{}
+	return b
+}
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	<-b.ch
+	defer func() { b.ch <- struct{}{} }()
+	return b.buf.Write(p)
+}
+func (b *syncBuffer) String() string {
+	<-b.ch
+	defer func() { b.ch <- struct{}{} }()
+	return b.buf.String()
+}
+
+// startQuickstart runs scripts/quickstart.sh and waits until /healthz is 200.
+func startQuickstart(t *testing.T, home, addr string) (*exec.Cmd, *syncBuffer, chan error) {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "scripts/quickstart.sh"))
+	cmd.Env = append(os.Environ(), "MUHR_HOME="+home, "MUHR_LISTEN="+addr)
+	// Its own process group, so the signal reaches the script and muhrd.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := newSyncBuffer()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	})
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("quickstart exited early: %v\n%s", err, out.String())
+		default:
+		}
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return cmd, out, done
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("quickstart did not become healthy in time\n%s", out.String())
+	return nil, nil, nil
+}
+
+func stop(t *testing.T, cmd *exec.Cmd, done chan error, out *syncBuffer) {
+	t.Helper()
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			// bash reports SIGINT as exit 130 only when muhrd did not handle it.
+			t.Fatalf("quickstart did not stop cleanly: %v\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("quickstart did not stop within 30s\n%s", out.String())
+	}
+}
+
+func get(t *testing.T, url string) ([]byte, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return b, resp.Header.Get("Content-Type")
+}
+
+func openssl(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(testpki.Tool(t, "openssl"), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestQuickstartServesTheDemoCenter(t *testing.T) {
+	testpki.Tool(t, "openssl")
+	testpki.Tool(t, "softhsm2-util")
+	home := filepath.Join(t.TempDir(), "muhr")
+	addr := freeAddr(t)
+	cmd, out, done := startQuickstart(t, home, addr)
+	base := "http://" + addr
+
+	body, _ := get(t, base+"/healthz")
+	var health map[string]string
+	if err := json.Unmarshal(body, &health); err != nil || health["hsm"] != "ok" || health["db"] != "ok" {
+		t.Fatalf("healthz = %s (%v)", body, err)
+	}
+	if !strings.Contains(out.String(), "curl -s http://"+addr+"/healthz") {
+		t.Fatalf("quickstart did not print what to try:\n%s", out.String())
+	}
+
+	dir := t.TempDir()
+	rootDER, ctype := get(t, base+"/ca/root-demo.crt")
+	if ctype != "application/pkix-cert" {
+		t.Fatalf("root content type %q", ctype)
+	}
+	rootFile := filepath.Join(dir, "root.crt")
+	os.WriteFile(rootFile, rootDER, 0o600)
+	rootPEM := filepath.Join(dir, "root.pem")
+	openssl(t, "x509", "-inform", "DER", "-in", rootFile, "-out", rootPEM)
+	// The served root is the one quickstart wrote to $MUHR_HOME/ca.
+	onDisk, err := os.ReadFile(filepath.Join(home, "ca", "root-demo.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := os.ReadFile(rootPEM)
+	if !bytes.Equal(bytes.TrimSpace(onDisk), bytes.TrimSpace(served)) {
+		t.Fatalf("served root differs from %s/ca/root-demo.pem", home)
+	}
+	openssl(t, "verify", "-CAfile", rootPEM, rootPEM)
+	issuing := filepath.Join(home, "ca", "qca-demo.pem")
+	openssl(t, "verify", "-CAfile", rootPEM, issuing)
+	if _, err := os.Stat(filepath.Join(home, "ca", "mgmt-demo.pem")); err != nil {
+		t.Fatalf("management CA not written: %v", err)
+	}
+
+	crlDER, ctype := get(t, base+"/crl/root-demo.crl")
+	if ctype != "application/pkix-crl" {
+		t.Fatalf("CRL content type %q", ctype)
+	}
+	crlFile := filepath.Join(dir, "root.crl")
+	os.WriteFile(crlFile, crlDER, 0o600)
+	text := openssl(t, "crl", "-inform", "DER", "-in", crlFile, "-CAfile", rootPEM, "-noout", "-text")
+	if !strings.Contains(text, "X509v3 CRL Number") {
+		t.Fatalf("CRL has no number:\n%s", text)
+	}
+	// openssl crl -CAfile prints "verify OK" on stderr when the signature checks.
+	if !strings.Contains(text, "verify OK") {
+		t.Fatalf("root CRL did not verify against the root:\n%s", text)
+	}
+
+	// PIN files are private and the PIN never reaches the output.
+	pin, err := os.ReadFile(filepath.Join(home, "secrets", "user.pin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(filepath.Join(home, "secrets", "user.pin"))
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("user.pin mode %v", fi.Mode().Perm())
+	}
+	if p := strings.TrimSpace(string(pin)); p == "" || strings.Contains(out.String(), p) {
+		t.Fatal("user PIN empty or printed in the quickstart output")
+	}
+	stop(t, cmd, done, out)
+
+	// A second run reuses $MUHR_HOME: same root, no new ceremony.
+	cmd, out, done = startQuickstart(t, home, addr)
+	again, _ := get(t, base+"/ca/root-demo.crt")
+	if !bytes.Equal(again, rootDER) {
+		t.Fatal("second run serves a different root")
+	}
+	if strings.Contains(out.String(), "first run") {
+		t.Fatalf("second run repeated the set-up:\n%s", out.String())
+	}
+	stop(t, cmd, done, out)
+}
