@@ -52,6 +52,10 @@ type HSM struct {
 	TokenLabel string `yaml:"token_label"`
 	PINFile    string `yaml:"pin_file"`
 	Sessions   int    `yaml:"sessions"`
+	// SoftHSM2Conf, for SoftHSM2 only, is the softhsm2.conf naming the token
+	// directory; set so that every muhr command finds the demo token without
+	// SOFTHSM2_CONF in the environment.
+	SoftHSM2Conf string `yaml:"softhsm2_conf"`
 }
 
 // HTTP sets the server limits.
@@ -156,6 +160,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Database.Path = ResolvePath(dir, c.Database.Path)
 	c.Database.PasswordFile = ResolvePath(dir, c.Database.PasswordFile)
 	c.HSM.PINFile = ResolvePath(dir, c.HSM.PINFile)
+	c.HSM.SoftHSM2Conf = ResolvePath(dir, c.HSM.SoftHSM2Conf)
 	// A bare module name (libsofthsm2.so) is left for dlopen's search path.
 	if strings.Contains(c.HSM.Module, "/") {
 		c.HSM.Module = ResolvePath(dir, c.HSM.Module)

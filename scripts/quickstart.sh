@@ -48,6 +48,7 @@ hsm:
   token_label: muhr-demo
   pin_file: secrets/user.pin
   sessions: 4
+  softhsm2_conf: softhsm2.conf
 YAML
 	cp configs/ceremony-demo.yaml "$MUHR_HOME/ceremony.yaml"
 	"$MUHR" db migrate --config "$MUHR_HOME/muhrd.yaml"
@@ -63,7 +64,7 @@ Try:
   curl -s http://$MUHR_LISTEN/healthz
   curl -s -o root.crt http://$MUHR_LISTEN/ca/$ROOT_ID.crt && openssl x509 -inform DER -in root.crt -noout -subject -nameopt utf8
   curl -s -o root.crl http://$MUHR_LISTEN/crl/$ROOT_ID.crl && openssl crl -inform DER -in root.crl -noout -text -CAfile $MUHR_HOME/ca/$ROOT_ID.pem
-  SOFTHSM2_CONF=$SOFTHSM2_CONF $MUHR hsm keys --config $MUHR_HOME/muhrd.yaml
+  $MUHR hsm keys --config $MUHR_HOME/muhrd.yaml
   $MUHR audit verify --config $MUHR_HOME/muhrd.yaml
 
 TRY

@@ -52,6 +52,12 @@ func (f *tokenFlags) resolve() error {
 		f.module = cmpOr(f.module, c.HSM.Module)
 		f.label = cmpOr(f.label, c.HSM.TokenLabel)
 		f.pinFile = cmpOr(f.pinFile, c.HSM.PINFile)
+		if c.HSM.SoftHSM2Conf != "" && os.Getenv("SOFTHSM2_CONF") == "" {
+			// As muhrd does (internal/center): the demo token's directory.
+			if err := os.Setenv("SOFTHSM2_CONF", c.HSM.SoftHSM2Conf); err != nil {
+				return err
+			}
+		}
 	}
 	if f.module == "" {
 		return errors.New("--module is required (or --config muhrd.yaml with hsm.module): the PKCS#11 library, for SoftHSM2 /usr/lib/softhsm/libsofthsm2.so")

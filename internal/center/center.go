@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/muhr-pki/muhr/config"
 	"github.com/muhr-pki/muhr/hsm"
@@ -16,6 +17,13 @@ import (
 
 // OpenHSM logs in to the configured token with the PIN from hsm.pin_file.
 func OpenHSM(ctx context.Context, c config.HSM, log *slog.Logger) (*pkcs11.Token, error) {
+	if c.SoftHSM2Conf != "" && os.Getenv("SOFTHSM2_CONF") == "" {
+		// SoftHSM2 reads its configuration from the environment when the
+		// module initialises; a process that opens one token sets it once.
+		if err := os.Setenv("SOFTHSM2_CONF", c.SoftHSM2Conf); err != nil {
+			return nil, fmt.Errorf("hsm.softhsm2_conf: %w", err)
+		}
+	}
 	pin, err := hsm.ReadPINFile(c.PINFile)
 	if err != nil {
 		return nil, fmt.Errorf("hsm.pin_file: %w", err)
