@@ -1,5 +1,3 @@
-//go:build issuerwip
-
 package ca
 
 import (
@@ -62,9 +60,6 @@ func (i *Issuer) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 		return nil, err
 	}
 	hash := sha256.Sum256(checked.spki)
-	if i.caKeys[hash] {
-		return nil, fmt.Errorf("%w: the CSR's public key is a CA key of this center", ErrRequest)
-	}
 	used, err := i.opts.Store.IntentsBySPKI(ctx, hash[:])
 	if err != nil {
 		return nil, fmt.Errorf("issuer: look up key: %w", err)

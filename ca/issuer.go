@@ -1,5 +1,3 @@
-//go:build issuerwip
-
 package ca
 
 import (
@@ -34,6 +32,7 @@ var (
 type issuerStore interface {
 	GetCA(ctx context.Context, id string) (store.CA, error)
 	ListCAs(ctx context.Context) ([]store.CA, error)
+	LatestSigner(ctx context.Context, role, caID string) (store.Signer, error)
 	GetCertificate(ctx context.Context, issuerID string, serial *big.Int) (store.Certificate, error)
 	LiveIntent(ctx context.Context, requestID string) (store.IssuanceIntent, error)
 	PendingIntents(ctx context.Context) ([]store.IssuanceIntent, error)
@@ -60,7 +59,7 @@ type IssuerOptions struct {
 	CAID     string
 	Store    issuerStore
 	Keys     keySource
-	Profiles ProfileSource
+	Settings ProfileSettings
 	Clock    func() time.Time
 	Rand     io.Reader
 	Log      *slog.Logger
@@ -76,9 +75,9 @@ type Issuer struct {
 	ca     store.CA
 	cert   *x509.Certificate
 	signer crypto.Signer
-	// caKeys are the SPKI hashes of every CA key of ours: a CSR may not
-	// reuse one.
-	caKeys map[[32]byte]bool
+	// forbidden are the SPKI hashes of every CA and signer key of ours: a
+	// CSR may not reuse one.
+	forbidden map[[32]byte]string
 }
 
 // NewIssuer loads the CA and its HSM key, then resolves intents a crash left
@@ -112,13 +111,25 @@ func NewIssuer(ctx context.Context, o IssuerOptions) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("issuer: list CAs: %w", err)
 	}
-	keys := map[[32]byte]bool{}
+	keys := map[[32]byte]string{}
 	for _, other := range cas {
 		if oc, err := x509.ParseCertificate(other.CertDER); err == nil {
-			keys[sha256.Sum256(oc.RawSubjectPublicKeyInfo)] = true
+			keys[sha256.Sum256(oc.RawSubjectPublicKeyInfo)] = "CA " + other.ID
+		}
+		for _, role := range []string{store.SignerRoleOCSP, store.SignerRoleTSA} {
+			sg, err := o.Store.LatestSigner(ctx, role, other.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("issuer: %s signer of %s: %w", role, other.ID, err)
+			}
+			if sc, err := x509.ParseCertificate(sg.CertDER); err == nil {
+				keys[sha256.Sum256(sc.RawSubjectPublicKeyInfo)] = role + " signer of " + other.ID
+			}
 		}
 	}
-	i := &Issuer{opts: o, ca: c, cert: cert, signer: s, caKeys: keys}
+	i := &Issuer{opts: o, ca: c, cert: cert, signer: s, forbidden: keys}
 	if _, err := i.Recover(ctx); err != nil {
 		return nil, err
 	}

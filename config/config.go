@@ -28,6 +28,8 @@ type Config struct {
 	Database  Database `yaml:"database"`
 	HSM       HSM      `yaml:"hsm"`
 	HTTP      HTTP     `yaml:"http"`
+	TSA       TSA      `yaml:"tsa"`
+	Issuance  Issuance `yaml:"issuance"`
 }
 
 // Log configures log/slog.
@@ -145,6 +147,7 @@ func (c *Config) applyDefaults() {
 	if h.MaxBodyBytes == 0 {
 		h.MaxBodyBytes = 64 << 10
 	}
+	c.TSA.applyDefaults()
 }
 
 // ResolvePath makes p absolute relative to dir (p is returned as is when it
@@ -208,5 +211,8 @@ func (c *Config) Validate() error {
 	if c.HSM.Sessions < 1 || c.HSM.Sessions > 256 {
 		return fmt.Errorf("hsm.sessions: %d is outside 1..256", c.HSM.Sessions)
 	}
-	return nil
+	if err := c.Issuance.validate(); err != nil {
+		return err
+	}
+	return c.TSA.validate()
 }

@@ -72,3 +72,20 @@ func TestValidateNamesTheKey(t *testing.T) {
 		}
 	}
 }
+
+func TestIssuanceValidation(t *testing.T) {
+	base := good + "issuance:\n  policy_oid: 1.3.6.1.4.1.59999.1.1\n"
+	if _, err := Load(write(t, base+"  pds:\n    - {url: https://x.tj/pds/en, language: en}\n")); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]string{
+		"issuance.pds":                     base + "  pds:\n    - {url: https://x.tj/pds/ru, language: ru}\n",
+		"issuance.pds[0].url":              base + "  pds:\n    - {url: http://x.tj/pds/en, language: en}\n",
+		"issuance.personal_number_pattern": base + "  pds:\n    - {url: https://x.tj/en, language: en}\n  personal_number_pattern: '[0-9'\n",
+	}
+	for key, body := range cases {
+		if _, err := Load(write(t, body)); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: err = %v", key, err)
+		}
+	}
+}

@@ -103,7 +103,8 @@ func (l *Linter) lint(der []byte, kind Kind, throwawaySelfSigned bool) (Result, 
 	}
 	// Go's parser is the stricter one and the one our own code uses: a
 	// certificate it refuses must never be issued.
-	if _, err := x509.ParseCertificate(der); err != nil {
+	gc, err := x509.ParseCertificate(der)
+	if err != nil {
 		return Result{}, fmt.Errorf("lint: crypto/x509 cannot parse the certificate: %w", err)
 	}
 	zc, err := zx509.ParseCertificate(der)
@@ -117,7 +118,12 @@ func (l *Linter) lint(der []byte, kind Kind, throwawaySelfSigned bool) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	return collect(kind, prof, zlint.LintCertificateEx(zc, reg)), nil
+	res := collect(kind, prof, zlint.LintCertificateEx(zc, reg))
+	if prof.endEntity {
+		res.Findings = append(res.Findings, ownLints(kind, gc)...)
+		sortFindings(res.Findings)
+	}
+	return res, nil
 }
 
 // LintCRL parses a DER CRL and lints it with the CRL profile.
@@ -182,6 +188,10 @@ func collect(kind Kind, prof lintProfile, rs *zlint.ResultSet) Result {
 		}
 		res.Findings = append(res.Findings, f)
 	}
-	sort.Slice(res.Findings, func(i, j int) bool { return res.Findings[i].Lint < res.Findings[j].Lint })
+	sortFindings(res.Findings)
 	return res
+}
+
+func sortFindings(fs []Finding) {
+	sort.Slice(fs, func(i, j int) bool { return fs[i].Lint < fs[j].Lint })
 }

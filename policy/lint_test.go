@@ -200,7 +200,7 @@ func TestCRLLint(t *testing.T) {
 
 func TestLintRefusesUnknownKindAndGarbage(t *testing.T) {
 	h := buildHierarchy(t)
-	if _, err := Lint(h.root.der, Kind("qes-person")); err == nil {
+	if _, err := Lint(h.root.der, Kind("no-such-kind")); err == nil {
 		t.Error("unknown kind accepted")
 	}
 	if _, err := Lint(h.root.der, KindCRL); err == nil {

@@ -53,13 +53,14 @@ func base(subject OrgName, serial *big.Int, pub crypto.PublicKey,
 	if err != nil {
 		return nil, err
 	}
-	return &x509.Certificate{
+	t := &x509.Certificate{
 		SerialNumber: new(big.Int).Set(serial),
 		RawSubject:   raw,
 		NotBefore:    nb,
 		NotAfter:     na,
 		SubjectKeyId: ski,
-	}, nil
+	}
+	return t, fillSubject(t)
 }
 
 // checkSerial enforces RFC 5280 §4.1.2.2: positive and at most 20 octets.

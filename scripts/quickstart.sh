@@ -49,7 +49,27 @@ hsm:
   pin_file: secrets/user.pin
   sessions: 4
   softhsm2_conf: softhsm2.conf
+tsa:
+  enabled: true
+  signer_ca: qca-demo
+  # Demo only: a laptop's clock may report itself unsynchronised; muhrd
+  # warns about this at start. Production keeps require_sync on.
+  require_sync: false
+issuance:
+  # Demo policy OID on a placeholder private arc; the PDS URLs are examples.
+  policy_oid: 1.3.6.1.4.1.59999.1.1
+  pds:
+    - {url: https://muhr.example.tj/pds/en.pdf, language: en}
+    - {url: https://muhr.example.tj/pds/tg.pdf, language: tg}
+    - {url: https://muhr.example.tj/pds/ru.pdf, language: ru}
 YAML
+	mkdir -p "$MUHR_HOME/examples"
+	cat >"$MUHR_HOME/examples/person.json" <<'JSON'
+{"kind":"person","surname":"Раҳимов","given_name":"Ҷамшед","patronymic":"Ғафурович","personal_number":"123456789012","country":"TJ"}
+JSON
+	cat >"$MUHR_HOME/examples/organization.json" <<'JSON'
+{"kind":"organization","name":"Вазорати адлияи Ҷумҳурии Тоҷикистон","registration_number":"0123456789","tax_number":"123456789","country":"TJ"}
+JSON
 	cp configs/ceremony-demo.yaml "$MUHR_HOME/ceremony.yaml"
 	"$MUHR" db migrate --config "$MUHR_HOME/muhrd.yaml"
 	"$MUHR" ceremony run --config "$MUHR_HOME/ceremony.yaml" --ca-dir "$MUHR_HOME/ca"
@@ -66,6 +86,16 @@ Try:
   curl -s -o root.crl http://$MUHR_LISTEN/crl/$ROOT_ID.crl && openssl crl -inform DER -in root.crl -noout -text -CAfile $MUHR_HOME/ca/$ROOT_ID.pem
   $MUHR hsm keys --config $MUHR_HOME/muhrd.yaml
   $MUHR audit verify --config $MUHR_HOME/muhrd.yaml
+
+  # issue a qualified signature certificate (key made here; --qscd if it were on a smart card)
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout me.key -subj /CN=ignored -out me.csr
+  MUHR_HOME=$MUHR_HOME $MUHR dev issue --profile qes-person --csr me.csr --identity $MUHR_HOME/examples/person.json --out me.pem
+  openssl x509 -in me.pem -noout -text -nameopt utf8 | head -30
+
+  # timestamp a file (RFC 3161)
+  openssl ts -query -data README.md -sha256 -cert -out q.tsq
+  curl -s -H 'Content-Type: application/timestamp-query' --data-binary @q.tsq http://$MUHR_LISTEN/tsa -o r.tsr
+  openssl ts -verify -data README.md -in r.tsr -CAfile $MUHR_HOME/ca/$ROOT_ID.pem
 
 TRY
 exec "$MUHR_HOME/bin/muhrd" --config "$MUHR_HOME/muhrd.yaml"

@@ -118,6 +118,7 @@ type AuditRecord struct {
 // Reader holds the queries available both inside and outside a transaction.
 type Reader interface {
 	IssuanceReader
+	TSAReader
 	GetCA(ctx context.Context, id string) (CA, error)
 	ListCAs(ctx context.Context) ([]CA, error)
 	GetCertificate(ctx context.Context, issuerID string, serial *big.Int) (Certificate, error)
@@ -135,6 +136,7 @@ type Reader interface {
 type Tx interface {
 	Reader
 	IssuanceWriter
+	TSAWriter
 	InsertCA(ctx context.Context, ca CA) error // ErrExists
 	// ReserveSerial fails with ErrDuplicateSerial when the (issuer, serial)
 	// pair was ever reserved; the database enforces it.

@@ -24,6 +24,8 @@ func newRootCmd() *cobra.Command {
 		newDBCmd(),
 		newAuditCmd(),
 		newCeremonyCmd(),
+		newDevCmd(),
+		newTSACmd(),
 	)
 	return root
 }

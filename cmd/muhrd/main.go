@@ -31,7 +31,13 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("muhrd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "muhrd.yaml", "path of muhrd.yaml")
+	rolesFlag := fs.String("roles", "", "comma-separated roles to serve (ca,ra,ocsp,tsa,repository); empty serves all")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	roles, err := parseRoles(*rolesFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "muhrd:", err)
 		return 2
 	}
 	cfg, err := config.Load(*cfgPath)
@@ -42,7 +48,7 @@ func run(args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level(cfg.Log.Level)}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, cfg, log); err != nil {
+	if err := serve(ctx, cfg, roles, log); err != nil {
 		log.Error("muhrd stopped", "err", err.Error())
 		fmt.Fprintln(stderr, "muhrd:", err)
 		return 1
@@ -59,7 +65,7 @@ func level(s string) slog.Level {
 	return l
 }
 
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func serve(ctx context.Context, cfg *config.Config, roles map[string]bool, log *slog.Logger) error {
 	st, err := center.OpenStore(ctx, cfg.Database)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
@@ -80,6 +86,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Logger:     log,
 		HTTP:       cfg.HTTP,
 	})
+	if roles["tsa"] && cfg.TSA.Enabled {
+		if err := mountTSA(ctx, cfg.TSA, st, tok, srv, reg, log); err != nil {
+			return fmt.Errorf("tsa: %w", err)
+		}
+	}
 	log.Info("muhrd serving", "listen", cfg.Listen, "public_url", cfg.PublicURL, "database", cfg.Database.Driver, "token", cfg.HSM.TokenLabel)
 	if err := srv.ListenAndServe(ctx, cfg.Listen); err != nil && !errors.Is(err, context.Canceled) {
 		return err

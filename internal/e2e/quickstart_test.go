@@ -191,6 +191,39 @@ func TestQuickstartServesTheDemoCenter(t *testing.T) {
 		t.Fatalf("root CRL did not verify against the root:\n%s", text)
 	}
 
+	// The "try this" block works: issue a qualified certificate with the
+	// muhr CLI while muhrd runs, then verify it with openssl.
+	key, csr, leaf := filepath.Join(dir, "me.key"), filepath.Join(dir, "me.csr"), filepath.Join(dir, "me.pem")
+	openssl(t, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+		"-subj", "/CN=ignored", "-out", csr)
+	issue := exec.Command(filepath.Join(home, "bin", "muhr"), "dev", "issue", "--profile", "qes-person", "--csr", csr,
+		"--identity", filepath.Join(home, "examples", "person.json"), "--out", leaf)
+	issue.Env = append(os.Environ(), "MUHR_HOME="+home)
+	if b, err := issue.CombinedOutput(); err != nil || !strings.Contains(string(b), "BEGIN CERTIFICATE") {
+		t.Fatalf("muhr dev issue: %v\n%s", err, b)
+	}
+	openssl(t, "verify", "-CAfile", rootPEM, "-untrusted", issuing, leaf)
+	if text := openssl(t, "x509", "-in", leaf, "-noout", "-subject", "-nameopt", "utf8"); !strings.Contains(text, "Раҳимов Ҷамшед Ғафурович") {
+		t.Fatalf("issued subject: %s", text)
+	}
+
+	// And timestamp a file.
+	data := filepath.Join(dir, "doc.txt")
+	os.WriteFile(data, []byte("a legally binding e-document"), 0o600)
+	tsq, tsr := filepath.Join(dir, "q.tsq"), filepath.Join(dir, "r.tsr")
+	openssl(t, "ts", "-query", "-data", data, "-sha256", "-cert", "-out", tsq)
+	q, _ := os.ReadFile(tsq)
+	resp, err := http.Post(base+"/tsa", "application/timestamp-query", bytes.NewReader(q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	os.WriteFile(tsr, reply, 0o600)
+	if v := openssl(t, "ts", "-verify", "-data", data, "-in", tsr, "-CAfile", rootPEM); !strings.Contains(v, "Verification: OK") {
+		t.Fatalf("timestamp: %s", v)
+	}
+
 	// PIN files are private and the PIN never reaches the output.
 	pin, err := os.ReadFile(filepath.Join(home, "secrets", "user.pin"))
 	if err != nil {

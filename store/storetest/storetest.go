@@ -35,6 +35,8 @@ func Run(t *testing.T, open Open) {
 		{"CRL", testCRL},
 		{"Signer", testSigner},
 		{"IssuanceIntents", testIntents},
+		{"TSAToken", testTSAToken},
+		{"TSAConcurrentSerial", testTSAConcurrentSerial},
 		{"RollbackOnError", testRollbackOnError},
 		{"RollbackOnPanic", testRollbackOnPanic},
 		{"TimesRoundTrip", testTimesRoundTrip},

@@ -1,0 +1,39 @@
+package store
+
+import (
+	"context"
+	"math/big"
+	"time"
+)
+
+// TSAToken is one row of the timestamp ledger: a token the TSA issued. A row
+// is written, and committed, before the token leaves the center, so the
+// ledger answers "did the center issue this token?" for every token a
+// relying party can hold. Serials are unique across all TSA units and
+// processes for the center's lifetime; the database enforces it.
+type TSAToken struct {
+	Serial         *big.Int
+	GenTime        time.Time // genTime in the token
+	HashAlgorithm  string    // dotted OID of the message imprint's hash
+	MessageImprint []byte
+	Policy         string // dotted OID of the policy the token carries
+	Requester      string // the client's network address as the server saw it
+	SignerCAID     string // the TSA unit's signer row: its issuing CA ...
+	SignerSerial   *big.Int
+	TokenDER       []byte // the TimeStampToken (CMS SignedData), DER
+	IssuedAt       time.Time
+}
+
+// TSAReader holds the ledger's queries.
+type TSAReader interface {
+	// GetTSAToken returns the token with the serial, or ErrNotFound.
+	GetTSAToken(ctx context.Context, serial *big.Int) (TSAToken, error)
+}
+
+// TSAWriter records tokens.
+type TSAWriter interface {
+	// InsertTSAToken fails with ErrDuplicateSerial when the serial was ever
+	// used (the database enforces it) and with ErrNotFound when the signer
+	// row is unknown.
+	InsertTSAToken(ctx context.Context, t TSAToken) error
+}

@@ -1,0 +1,82 @@
+package tsa
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/muhr-pki/muhr/server"
+)
+
+// Media types of RFC 3161 section 3.4.
+const (
+	QueryType = "application/timestamp-query"
+	ReplyType = "application/timestamp-reply"
+)
+
+// MaxRequestBytes caps a request body whatever the server-wide limit is: a
+// TimeStampReq with a SHA-512 imprint and a 1 KiB nonce is far below it.
+const MaxRequestBytes = 64 << 10
+
+// ServeHTTP answers POST /tsa. A body that is not a time-stamp query at the
+// HTTP level gets an HTTP error (415, 413); everything else gets 200 with a
+// TimeStampResp, whose status says granted or why not.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST a DER TimeStampReq", http.StatusMethodNotAllowed)
+		return
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != QueryType {
+		http.Error(w, "Content-Type must be "+QueryType, http.StatusUnsupportedMediaType)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBytes)
+	body, ok := server.ReadBody(w, r)
+	if !ok {
+		return
+	}
+	resp := s.Respond(r.Context(), body, r.RemoteAddr)
+	h := w.Header()
+	h.Set("Content-Type", ReplyType)
+	h.Set("Content-Length", strconv.Itoa(len(resp)))
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(resp)
+}
+
+// Health reports nil when the TSA can issue a token now: the clock is
+// trusted and the unit certificate is valid.
+func (s *Server) Health(ctx context.Context) error {
+	now, err := s.clock.Now(ctx)
+	if err != nil {
+		return err
+	}
+	if now.Before(s.unit.Cert.NotBefore) || now.After(s.unit.Cert.NotAfter) {
+		return fmt.Errorf("%w: TSA unit certificate not valid at %s", ErrUnit, now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// HealthHandler answers GET /tsa/healthz: 200 {"status":"ok"} or 503
+// {"status":"degraded","reason":...} while tokens would be refused.
+func (s *Server) HealthHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := struct {
+			Status string `json:"status"`
+			Reason string `json:"reason,omitempty"`
+		}{Status: "ok"}
+		code := http.StatusOK
+		if err := s.Health(r.Context()); err != nil {
+			body.Status, body.Reason, code = "degraded", err.Error(), http.StatusServiceUnavailable
+		}
+		b, _ := json.Marshal(body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(code)
+		_, _ = w.Write(append(b, '\n'))
+	})
+}
