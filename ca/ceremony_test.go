@@ -23,7 +23,7 @@ import (
 	"github.com/muhr-pki/muhr/store/sqlite"
 )
 
-func demoPlan(t *testing.T) *ca.Plan {
+func demoPlan(t testing.TB) *ca.Plan {
 	t.Helper()
 	var p ca.Plan
 	if err := config.LoadStrict("../configs/ceremony-demo.yaml", &p); err != nil {
@@ -43,9 +43,9 @@ func openToken(t *testing.T) *pkcs11.Token {
 	return k
 }
 
-func backends(t *testing.T) map[string]func(t *testing.T) store.Store {
-	return map[string]func(t *testing.T) store.Store{
-		"sqlite": func(t *testing.T) store.Store {
+func backends(t testing.TB) map[string]func(t testing.TB) store.Store {
+	return map[string]func(t testing.TB) store.Store{
+		"sqlite": func(t testing.TB) store.Store {
 			st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "muhr.db"))
 			if err != nil {
 				t.Fatal(err)
@@ -53,7 +53,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) store.Store {
 			t.Cleanup(func() { st.Close() })
 			return st
 		},
-		"postgres": func(t *testing.T) store.Store {
+		"postgres": func(t testing.TB) store.Store {
 			st, err := postgres.Open(context.Background(), testpki.PostgresDSN(t))
 			if err != nil {
 				t.Fatal(err)
@@ -64,7 +64,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) store.Store {
 	}
 }
 
-func writePEM(t *testing.T, dir, name string, ders ...[]byte) string {
+func writePEM(t testing.TB, dir, name string, ders ...[]byte) string {
 	t.Helper()
 	var b []byte
 	for _, d := range ders {

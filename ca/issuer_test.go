@@ -37,7 +37,13 @@ type center struct {
 	inter string // PEM of the issuing CA
 }
 
-func newCenter(t *testing.T, backend string) *center {
+func newCenter(t testing.TB, backend string) *center {
+	t.Helper()
+	return newCenterWith(t, backend, nil)
+}
+
+// newCenterWith runs the demo ceremony, first letting mod change the plan.
+func newCenterWith(t testing.TB, backend string, mod func(*ca.Plan)) *center {
 	t.Helper()
 	ctx := context.Background()
 	st := backends(t)[backend](t)
@@ -51,6 +57,9 @@ func newCenter(t *testing.T, backend string) *center {
 	}
 	t.Cleanup(func() { keys.Close() })
 	plan := demoPlan(t)
+	if mod != nil {
+		mod(plan)
+	}
 	made, err := (&ca.Ceremony{Keys: keys, Store: st, PublicURL: "http://127.0.0.1:8080"}).Run(ctx, plan)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +83,7 @@ func settings() ca.ProfileSettings {
 		{URL: "https://muhr.example.tj/pds/ru", Language: "ru"}}}
 }
 
-func (c *center) issuer(t *testing.T, caID string, keys interface {
+func (c *center) issuer(t testing.TB, caID string, keys interface {
 	Signer(context.Context, string) (crypto.Signer, error)
 }, fp func(ca.Stage) error) *ca.Issuer {
 	t.Helper()
@@ -89,7 +98,7 @@ func (c *center) issuer(t *testing.T, caID string, keys interface {
 	return iss
 }
 
-func csrFor(t *testing.T, key crypto.Signer, tmpl *x509.CertificateRequest) []byte {
+func csrFor(t testing.TB, key crypto.Signer, tmpl *x509.CertificateRequest) []byte {
 	t.Helper()
 	if tmpl == nil {
 		tmpl = &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ignored"}}
@@ -101,7 +110,7 @@ func csrFor(t *testing.T, key crypto.Signer, tmpl *x509.CertificateRequest) []by
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 }
 
-func newKey(t *testing.T) crypto.Signer {
+func newKey(t testing.TB) crypto.Signer {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -110,7 +119,7 @@ func newKey(t *testing.T) crypto.Signer {
 	return k
 }
 
-func identity(t *testing.T, js string) policy.Identity {
+func identity(t testing.TB, js string) policy.Identity {
 	t.Helper()
 	id, err := policy.ParseIdentity([]byte(js))
 	if err != nil {

@@ -69,11 +69,15 @@ func TestPreIssueMatchesRealSignature(t *testing.T) {
 			fake.SerialNumber.Cmp(real.SerialNumber) != 0 {
 			t.Errorf("%s: throwaway cert differs: alg %v/%v", tc.c.kind, fake.SignatureAlgorithm, real.SignatureAlgorithm)
 		}
+		// What is linted is exactly what the CA key signs.
+		if string(fake.RawTBSCertificate) != string(real.RawTBSCertificate) {
+			t.Errorf("%s: throwaway to-be-signed bytes differ from the real ones", tc.c.kind)
+		}
 	}
-	// One cached key per key type: P-384 (root/issuing/management) only,
-	// since every issuer here is P-384.
-	if len(l.keys) != 1 {
-		t.Errorf("linter holds %d throwaway keys, want 1", len(l.keys))
+	// One cached key per key type: P-384 for the self-signed roots, P-256
+	// standing in for the P-384 issuers of subordinate certificates.
+	if len(l.keys) != 2 {
+		t.Errorf("linter holds %d throwaway keys, want 2", len(l.keys))
 	}
 }
 
