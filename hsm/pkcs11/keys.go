@@ -24,7 +24,8 @@ func (e noRetry) Unwrap() error { return e.err }
 
 // templates returns the mechanism and the public and private templates for
 // alg. CKA_DECRYPT, CKA_UNWRAP and CKA_DERIVE are set false explicitly:
-// SoftHSM2 (and others) would otherwise allow them.
+// SoftHSM2 (and others) would otherwise allow them; CKA_MODIFIABLE=false
+// keeps them that way.
 func templates(alg hsm.KeyAlgorithm, label string, id []byte) (*pkcs11.Mechanism, []*pkcs11.Attribute, []*pkcs11.Attribute, error) {
 	var mech *pkcs11.Mechanism
 	var keyType uint
@@ -71,6 +72,9 @@ func templates(alg hsm.KeyAlgorithm, label string, id []byte) (*pkcs11.Mechanism
 		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false),
 		pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, false),
 		pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
+		// Not modifiable: nobody holding the user PIN can later turn on
+		// decrypt or unwrap for a CA key.
+		pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
 		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
 		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
 	}

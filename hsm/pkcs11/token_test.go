@@ -84,6 +84,7 @@ func TestGenerateAttributesAndSign(t *testing.T) {
 				p11.CKA_SENSITIVE: true, p11.CKA_EXTRACTABLE: false,
 				p11.CKA_ALWAYS_SENSITIVE: true, p11.CKA_NEVER_EXTRACTABLE: true,
 				p11.CKA_DECRYPT: false, p11.CKA_UNWRAP: false, p11.CKA_DERIVE: false,
+				p11.CKA_MODIFIABLE: false,
 			}
 			for typ, w := range want {
 				a, err := c.GetAttributeValue(sh, hs[0], []*p11.Attribute{p11.NewAttribute(typ, nil)})
