@@ -46,17 +46,12 @@ func newCeremonyRunCmd() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-			st, err := center.OpenStore(ctx, cfg.Database)
+			parts, err := center.Open(ctx, cfg, log)
 			if err != nil {
-				return fmt.Errorf("open database: %w", err)
+				return err
 			}
-			defer st.Close()
-			tok, err := center.OpenHSM(ctx, cfg.HSM, log)
-			if err != nil {
-				return fmt.Errorf("open HSM: %w", err)
-			}
-			defer tok.Close()
-			cer := &ca.Ceremony{Keys: tok, Store: st, PublicURL: cfg.PublicURL, Log: log}
+			defer parts.Close()
+			cer := &ca.Ceremony{Keys: parts.Keys, Store: parts.Store, PublicURL: cfg.PublicURL, Log: log}
 			made, err := cer.Run(ctx, &plan)
 			if err != nil {
 				return err

@@ -74,22 +74,17 @@ func newDevIssueCmd() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-			st, err := center.OpenStore(ctx, cfg.Database)
+			parts, err := center.Open(ctx, cfg, log)
 			if err != nil {
-				return fmt.Errorf("open database: %w", err)
+				return err
 			}
-			defer st.Close()
+			defer parts.Close()
 			if caID == "" {
-				if caID, err = defaultCA(cmd, st, prof); err != nil {
+				if caID, err = defaultCA(cmd, parts.Store, prof); err != nil {
 					return err
 				}
 			}
-			tok, err := center.OpenHSM(ctx, cfg.HSM, log)
-			if err != nil {
-				return fmt.Errorf("open HSM: %w", err)
-			}
-			defer tok.Close()
-			iss, err := ca.NewIssuer(ctx, ca.IssuerOptions{CAID: caID, Store: st, Keys: tok, Settings: settings, Log: log})
+			iss, err := ca.NewIssuer(ctx, ca.IssuerOptions{CAID: caID, Store: parts.Store, Keys: parts.Keys, Settings: settings, Log: log})
 			if err != nil {
 				return err
 			}

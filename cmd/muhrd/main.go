@@ -66,16 +66,12 @@ func level(s string) slog.Level {
 }
 
 func serve(ctx context.Context, cfg *config.Config, roles map[string]bool, log *slog.Logger) error {
-	st, err := center.OpenStore(ctx, cfg.Database)
+	parts, err := center.Open(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+		return err
 	}
-	defer st.Close()
-	tok, err := center.OpenHSM(ctx, cfg.HSM, log)
-	if err != nil {
-		return fmt.Errorf("open HSM: %w", err)
-	}
-	defer tok.Close()
+	defer parts.Close()
+	st, tok := parts.Store, parts.Keys
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -88,3 +88,29 @@ func IssuerSettings(cfg *config.Config) (ca.ProfileSettings, error) {
 	}
 	return s, nil
 }
+
+// Parts are the store and the HSM token of one center.
+type Parts struct {
+	Store store.Store
+	Keys  *pkcs11.Token
+}
+
+// Open opens (and migrates) the database, then logs in to the token.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Parts, error) {
+	st, err := OpenStore(ctx, cfg.Database)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	tok, err := OpenHSM(ctx, cfg.HSM, log)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open HSM: %w", err)
+	}
+	return &Parts{Store: st, Keys: tok}, nil
+}
+
+// Close logs out of the token and closes the database.
+func (p *Parts) Close() {
+	p.Keys.Close()
+	p.Store.Close()
+}
