@@ -227,7 +227,7 @@ func (c *Ceremony) record(res *result, role, id, profile, issuerID string, pt *p
 	res.certs = append(res.certs, store.Certificate{IssuerID: issuerID, Serial: new(big.Int).Set(pt.cert.SerialNumber),
 		Subject: pt.cert.Subject.String(), Profile: profile, NotBefore: pt.cert.NotBefore, NotAfter: pt.cert.NotAfter,
 		DER: pt.der, Status: store.CertStatusValid})
-	m := Made{Role: role, ID: id, Subject: pt.cert.Subject.String(), KeyLabel: pt.label, Fingerprint: Fingerprint(pt.der),
+	m := Made{Role: role, ID: id, Subject: SubjectString(parseSubject(pt.cert.RawSubject)), KeyLabel: pt.label, Fingerprint: Fingerprint(pt.der),
 		Cert: pt.cert, DER: pt.der}
 	res.made = append(res.made, m)
 	res.audits = append(res.audits, audit.Entry{Actor: actor, Action: "cert.issue", Object: fmt.Sprintf("cert/%s/%x", issuerID, pt.cert.SerialNumber),
@@ -301,7 +301,7 @@ func (c *Ceremony) firstCRL(b *builder, actor string, plan CAPlan, pt *party, re
 		return fmt.Errorf("ceremony: HSM signature on CRL of %s does not verify: %w", plan.ID, err)
 	}
 	res.crls = append(res.crls, store.CRL{IssuerID: plan.ID, Number: big.NewInt(1), ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate, DER: der})
-	res.made = append(res.made, Made{Role: "crl", ID: plan.ID, Subject: pt.cert.Subject.String(), KeyLabel: pt.label, Fingerprint: Fingerprint(der), DER: der})
+	res.made = append(res.made, Made{Role: "crl", ID: plan.ID, Subject: SubjectString(parseSubject(pt.cert.RawSubject)), KeyLabel: pt.label, Fingerprint: Fingerprint(der), DER: der})
 	d, _ := json.Marshal(map[string]any{"number": 1, "next_update": rl.NextUpdate.UTC().Format(time.RFC3339), "sha256": Fingerprint(der)})
 	res.audits = append(res.audits, audit.Entry{Actor: actor, Action: "crl.issue", Object: "crl/" + plan.ID + "/1", Details: json.RawMessage(d)})
 	return nil

@@ -57,7 +57,8 @@ func TestCeremonyAuditVerifyAndTamper(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ceremony: %v\n%s", err, out)
 	}
-	for _, want := range []string{"root-demo", "sha256=", "Muhr Demo National Root CA", "qca-demo-ocsp"} {
+	for _, want := range []string{"root-demo", "sha256=", "CN=Muhr Demo National Root CA", "qca-demo-ocsp",
+		"organizationIdentifier=NTRTJ-0000000001", "O=Маркази миллии сертификатсиякунӣ (DEMO)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ceremony output lacks %q:\n%s", want, out)
 		}
