@@ -18,9 +18,19 @@ type namedCheck struct {
 // healthResponse is the /healthz body. Fields are fixed (not a map) so the
 // JSON key order is stable for humans and scripts.
 type healthResponse struct {
-	Status string `json:"status"`
-	HSM    string `json:"hsm"`
-	DB     string `json:"db"`
+	Status   string `json:"status"`
+	HSM      string `json:"hsm"`
+	DB       string `json:"db"`
+	TSAClock string `json:"tsa_clock,omitempty"`
+}
+
+// AddCheck adds a named dependency to /healthz and the dependency gauge,
+// for roles mounted after New (the TSA's clock guard). Call it before
+// Serve. A failing added check makes the status "degraded" (503): the
+// center answers, but that role refuses work until the check passes.
+func (s *Server) AddCheck(name string, c Checker) {
+	s.checks = append(s.checks, namedCheck{name: name, c: c})
+	s.metrics.up.WithLabelValues(name).Set(0)
 }
 
 // maxReasonLen bounds the failure reason shown on the public endpoint; the
@@ -29,12 +39,17 @@ const maxReasonLen = 200
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	res := s.checkAll(r.Context())
-	body := healthResponse{Status: "ok", HSM: res["hsm"], DB: res["db"]}
+	body := healthResponse{Status: "ok", HSM: res["hsm"], DB: res["db"], TSAClock: res["tsa_clock"]}
 	code := http.StatusOK
-	for _, v := range res {
-		if v != "ok" {
+	for name, v := range res {
+		if v == "ok" {
+			continue
+		}
+		code = http.StatusServiceUnavailable
+		if name == "hsm" || name == "db" {
 			body.Status = "down"
-			code = http.StatusServiceUnavailable
+		} else if body.Status == "ok" {
+			body.Status = "degraded"
 		}
 	}
 	b, err := json.Marshal(body)

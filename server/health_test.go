@@ -143,3 +143,30 @@ func TestPublicReason(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// A role's own check (the TSA clock) shows as its own field; failing, it
+// makes the center "degraded", not "down", and still 503 so a load
+// balancer stops sending that role work.
+func TestHealthzAddedCheck(t *testing.T) {
+	var clockErr error
+	env := newTestEnv(t, nil)
+	env.srv.AddCheck("tsa_clock", CheckerFunc(func(context.Context) error { return clockErr }))
+
+	body := wantStatus(t, env.do(t, http.MethodGet, "/healthz", nil), http.StatusOK)
+	if want := `{"status":"ok","hsm":"ok","db":"ok","tsa_clock":"ok"}` + "\n"; body != want {
+		t.Fatalf("body %q, want %q", body, want)
+	}
+	clockErr = errors.New("clock stepped 2s")
+	body = wantStatus(t, env.do(t, http.MethodGet, "/healthz", nil), http.StatusServiceUnavailable)
+	var got healthResponse
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if want := (healthResponse{Status: "degraded", HSM: "ok", DB: "ok", TSAClock: "down: clock stepped 2s"}); got != want {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	metrics := readAll(t, env.do(t, http.MethodGet, "/metrics", nil))
+	if !strings.Contains(metrics, `muhr_dependency_up{dependency="tsa_clock"} 0`) {
+		t.Fatalf("no tsa_clock gauge in /metrics")
+	}
+}

@@ -45,7 +45,7 @@ func parseRoles(s string) (map[string]bool, error) {
 }
 
 // mountTSA builds the TSA from tsa: in muhrd.yaml, starts its clock guard
-// and mounts POST /tsa and GET /tsa/healthz. Any number of muhrd processes
+// and mounts POST /tsa and GET /tsa/healthz (its clock also shows in /healthz). Any number of muhrd processes
 // may do this on one database: serials are random and the ledger's primary
 // key refuses a reused one before the token leaves.
 func mountTSA(ctx context.Context, c config.TSA, st store.Store, keys tsa.KeyFinder, srv *server.Server,
@@ -85,6 +85,8 @@ func mountTSA(ctx context.Context, c config.TSA, st store.Store, keys tsa.KeyFin
 	}
 	srv.Handle("POST /tsa", t)
 	srv.Handle("GET /tsa/healthz", t.HealthHandler())
+	// The clock's trust shows in /healthz too, as "tsa_clock".
+	srv.AddCheck("tsa_clock", server.CheckerFunc(t.Health))
 	log.Info("tsa: serving POST /tsa", "unit", unit.Cert.Subject.String(), "ca", unit.CAID,
 		"not_after", unit.Cert.NotAfter, "accuracy", c.Accuracy, "policies", c.Policies, "max_offset", c.MaxOffset)
 	return nil

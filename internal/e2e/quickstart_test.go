@@ -144,7 +144,7 @@ func TestQuickstartServesTheDemoCenter(t *testing.T) {
 
 	body, _ := get(t, base+"/healthz")
 	var health map[string]string
-	if err := json.Unmarshal(body, &health); err != nil || health["hsm"] != "ok" || health["db"] != "ok" {
+	if err := json.Unmarshal(body, &health); err != nil || health["hsm"] != "ok" || health["db"] != "ok" || health["tsa_clock"] != "ok" {
 		t.Fatalf("healthz = %s (%v)", body, err)
 	}
 	if !strings.Contains(out.String(), "curl -s http://"+addr+"/healthz") {
