@@ -3,7 +3,7 @@
 # osslsigncode. Makes a demo center (SoftHSM2 token, SQLite, key ceremony)
 # in a temp dir, starts muhrd with the TSA role, time-stamps with each
 # client, verifies, and looks every token up with `muhr tsa show`.
-# Kept out of scripts/test.sh because it installs Java.
+# scripts/test.sh runs it last; it installs Java only when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

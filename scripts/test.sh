@@ -28,4 +28,6 @@ echo "muhr: go vet ./..."
 go vet ./...
 echo "muhr: go test -race ./..."
 go test -race -timeout 12m -count=1 ./... "$@"
+echo "muhr: interop: openssl ts, jarsigner, osslsigncode against muhrd's TSA"
+scripts/interop.sh
 echo "muhr: all tests passed"
