@@ -15,12 +15,13 @@ import (
 	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/store/postgres"
 	"github.com/muhr-pki/muhr/store/sqlite"
+	"github.com/muhr-pki/muhr/store/sqlstore"
 )
 
 // Open opens the configured database and checks that it answers. An
 // unreachable database gives an error wrapping store.ErrUnavailable that
 // names the file or the host.
-func Open(ctx context.Context, db config.Database) (store.Store, error) {
+func Open(ctx context.Context, db config.Database) (*sqlstore.Store, error) {
 	switch db.Driver {
 	case "sqlite", "":
 		return sqlite.Open(ctx, db.Path)
