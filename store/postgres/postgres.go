@@ -28,17 +28,19 @@ const connectTimeout = 10 * time.Second
 // appends to the audit chain.
 const auditLockKey int64 = 0x6d756872_61756474 // "muhraudt"
 
-// Dialect is PostgreSQL's: $n placeholders, timestamptz, and an advisory
+// dialect is PostgreSQL's: $n placeholders, timestamptz, and an advisory
 // lock for the audit chain (READ COMMITTED transactions do not exclude each
 // other).
-var Dialect = &sqlstore.Dialect{
-	Name:               "postgres",
-	Migrations:         migrations.Postgres,
-	DollarPlaceholders: true,
-	JSONArg:            "CAST(CAST(? AS TEXT) AS JSON)",
-	AuditLock:          "SELECT pg_advisory_xact_lock(?)",
-	AuditLockKey:       auditLockKey,
-	Classify:           classify,
+func dialect() *sqlstore.Dialect {
+	return &sqlstore.Dialect{
+		Name:               "postgres",
+		Migrations:         migrations.Postgres,
+		DollarPlaceholders: true,
+		JSONArg:            "CAST(CAST(? AS TEXT) AS JSON)",
+		AuditLock:          "SELECT pg_advisory_xact_lock(?)",
+		AuditLockKey:       auditLockKey,
+		Classify:           classify,
+	}
 }
 
 // PostgreSQL SQLSTATEs for constraint violations.
@@ -112,7 +114,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*sqlstore.Store, err
 		db.Close()
 		return nil, fmt.Errorf("%s: %w: %w", target, store.ErrUnavailable, err)
 	}
-	s, err := sqlstore.New(db, sqlstore.Config{Dialect: Dialect, Target: target, Migrations: o.fsys})
+	s, err := sqlstore.New(db, sqlstore.Config{Dialect: dialect(), Target: target, Migrations: o.fsys})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -37,14 +37,16 @@ const maxConns = 16
 // LockSuffix names the sidecar file concurrent migrators wait on.
 const LockSuffix = ".migrate-lock"
 
-// Dialect is SQLite's: times as INTEGER microseconds, the write lock taken
+// dialect is SQLite's: times as INTEGER microseconds, the write lock taken
 // at BEGIN, so the audit chain needs no lock of its own.
-var Dialect = &sqlstore.Dialect{
-	Name:             "sqlite",
-	Migrations:       migrations.SQLite,
-	MicrosecondTimes: true,
-	JSONArg:          "?",
-	Classify:         classify,
+func dialect() *sqlstore.Dialect {
+	return &sqlstore.Dialect{
+		Name:             "sqlite",
+		Migrations:       migrations.SQLite,
+		MicrosecondTimes: true,
+		JSONArg:          "?",
+		Classify:         classify,
+	}
 }
 
 func classify(err error) sqlstore.Violation {
@@ -101,7 +103,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*sqlstore.Store, er
 		db.Close()
 		return nil, fmt.Errorf("%s: %w: %w", target, store.ErrUnavailable, err)
 	}
-	s, err := sqlstore.New(db, sqlstore.Config{Dialect: Dialect, Target: target, Migrations: o.fsys, MigrationLock: path + LockSuffix})
+	s, err := sqlstore.New(db, sqlstore.Config{Dialect: dialect(), Target: target, Migrations: o.fsys, MigrationLock: path + LockSuffix})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -58,7 +58,8 @@ func New(db *sql.DB, c Config) (*Store, error) {
 	return &Store{conn: conn{q: db, d: c.Dialect}, db: db, target: c.Target, fsys: fsys, lock: c.MigrationLock}, nil
 }
 
-// DB is the underlying pool, for the backend packages' checks.
+// DB is the underlying pool, for the backends' start-up checks and for
+// tests that inspect the database.
 func (s *Store) DB() *sql.DB { return s.db }
 
 // Target names the database without credentials.
