@@ -12,25 +12,25 @@ import (
 	"github.com/muhr-pki/muhr/store"
 )
 
-// memLog is an in-memory audit log: just enough of store.Tx for Append and
-// of store.Reader for Verify. The contract suite runs the same code against
-// the real databases.
+// memLog is an in-memory audit log: an audit.Chain that seals like the
+// store does, and just enough of store.Reader for Verify. The contract suite
+// runs the same code against the real databases.
 type memLog struct {
-	store.Tx // unused methods panic
-	recs     []store.AuditRecord
+	store.Reader // unused methods panic
+	recs         []store.AuditRecord
 }
 
-func (m *memLog) LastAuditRecord(context.Context) (*store.AuditRecord, error) {
-	if len(m.recs) == 0 {
-		return nil, nil
+func (m *memLog) AppendAudit(_ context.Context, at time.Time, e audit.Entry) (store.AuditRecord, error) {
+	var last *store.AuditRecord
+	if len(m.recs) > 0 {
+		last = &m.recs[len(m.recs)-1]
 	}
-	r := m.recs[len(m.recs)-1]
-	return &r, nil
-}
-
-func (m *memLog) InsertAuditRecord(_ context.Context, r store.AuditRecord) error {
+	r, err := audit.Seal(last, at, e)
+	if err != nil {
+		return store.AuditRecord{}, err
+	}
 	m.recs = append(m.recs, r)
-	return nil
+	return r, nil
 }
 
 func (m *memLog) AuditRecords(_ context.Context, after int64, limit int) ([]store.AuditRecord, error) {
@@ -88,6 +88,15 @@ func TestAppendRefusesIncompleteEntries(t *testing.T) {
 		m := &memLog{}
 		if _, err := audit.Append(t.Context(), m, t0, e); !errors.Is(err, audit.ErrInvalidEntry) || len(m.recs) != 0 {
 			t.Errorf("Append(%+v) = %v, %d records; want ErrInvalidEntry and none", e, err, len(m.recs))
+		}
+	}
+}
+
+// The store calls Seal directly, so Seal refuses what Append refuses.
+func TestSealRefusesIncompleteEntries(t *testing.T) {
+	for _, e := range []audit.Entry{{Action: "x"}, {Actor: "a"}, {Actor: "a", Action: "x", Details: json.RawMessage("{")}} {
+		if _, err := audit.Seal(nil, t0, e); !errors.Is(err, audit.ErrInvalidEntry) {
+			t.Errorf("Seal(%+v) = %v; want ErrInvalidEntry", e, err)
 		}
 	}
 }

@@ -121,7 +121,7 @@ func (i *Issuer) Issue(ctx context.Context, p *Prepared) (*x509.Certificate, err
 	serial := p.tmpl.SerialNumber
 	obj := certObject(i.ca.ID, serial)
 	now := i.opts.Clock().UTC()
-	err := i.opts.Store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+	err := inTx(ctx, i.opts.Store, func(ctx context.Context, tx Tx) error {
 		if err := tx.ReserveSerial(ctx, store.SerialReservation{IssuerID: i.ca.ID, Serial: serial, Purpose: p.profile, ReservedAt: now}); err != nil {
 			return err
 		}
@@ -166,7 +166,7 @@ func (i *Issuer) Issue(ctx context.Context, p *Prepared) (*x509.Certificate, err
 	}
 
 	done := i.opts.Clock().UTC()
-	err = i.opts.Store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+	err = inTx(ctx, i.opts.Store, func(ctx context.Context, tx Tx) error {
 		if err := tx.InsertCertificate(ctx, store.Certificate{IssuerID: i.ca.ID, Serial: serial, Subject: cert.Subject.String(),
 			Profile: p.profile, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: der, Status: store.CertStatusValid}); err != nil {
 			return err
@@ -202,7 +202,7 @@ func (i *Issuer) IssueRequest(ctx context.Context, req Request) (*x509.Certifica
 func (i *Issuer) abandon(ctx context.Context, p *Prepared, cause error) error {
 	now := i.opts.Clock().UTC()
 	serial := p.tmpl.SerialNumber
-	err := i.opts.Store.InTx(context.WithoutCancel(ctx), func(ctx context.Context, tx store.Tx) error {
+	err := inTx(context.WithoutCancel(ctx), i.opts.Store, func(ctx context.Context, tx Tx) error {
 		if err := tx.SetIntentState(ctx, i.ca.ID, serial, store.IntentPending, store.IntentAbandoned, now); err != nil {
 			return err
 		}

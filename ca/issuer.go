@@ -37,7 +37,7 @@ type issuerStore interface {
 	LiveIntent(ctx context.Context, requestID string) (store.IssuanceIntent, error)
 	PendingIntents(ctx context.Context) ([]store.IssuanceIntent, error)
 	IntentsBySPKI(ctx context.Context, spkiHash []byte) ([]store.IssuanceIntent, error)
-	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
+	txRunner
 }
 
 // keySource hands out the CA's signer by key label (hsm.KeyStore fits).
@@ -154,7 +154,7 @@ func (i *Issuer) Recover(ctx context.Context) (int, error) {
 			continue
 		}
 		now := i.opts.Clock().UTC()
-		err := i.opts.Store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		err := inTx(ctx, i.opts.Store, func(ctx context.Context, tx Tx) error {
 			if err := tx.SetIntentState(ctx, in.IssuerID, in.Serial, store.IntentPending, store.IntentAbandoned, now); err != nil {
 				return err
 			}

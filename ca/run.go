@@ -75,7 +75,7 @@ func labelsOf(ks []KeyPlan) []string {
 }
 
 func (c *Ceremony) audit(ctx context.Context, e audit.Entry) error {
-	return c.Store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+	return inCeremonyTx(ctx, c.Store, func(ctx context.Context, tx CeremonyTx) error {
 		_, err := audit.Append(ctx, tx, c.now(), e)
 		return err
 	})
@@ -159,13 +159,13 @@ func (c *Ceremony) perform(ctx context.Context, p *Plan, generated *[]string) ([
 
 	res.audits = append(res.audits, audit.Entry{Actor: p.Actor, Action: "ceremony.complete", Object: "ceremony/" + p.Root.ID,
 		Details: map[string]any{"made": len(res.made)}})
-	if err := c.Store.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return c.persist(ctx, tx, now, res) }); err != nil {
+	if err := inCeremonyTx(ctx, c.Store, func(ctx context.Context, tx CeremonyTx) error { return c.persist(ctx, tx, now, res) }); err != nil {
 		return nil, fmt.Errorf("ceremony: store the hierarchy: %w", err)
 	}
 	return res.made, nil
 }
 
-func (c *Ceremony) persist(ctx context.Context, tx store.Tx, now time.Time, res *result) error {
+func (c *Ceremony) persist(ctx context.Context, tx CeremonyTx, now time.Time, res *result) error {
 	for _, ca := range res.cas {
 		if err := tx.InsertCA(ctx, ca); err != nil {
 			return fmt.Errorf("CA %s: %w", ca.ID, err)

@@ -1,7 +1,9 @@
-// Package store defines the persistence contract of the center. Two
-// implementations exist: store/postgres (pgx/v5) and store/sqlite (pure-Go
-// modernc.org/sqlite, the embedded default). One contract suite
-// (store/storetest) runs against both.
+// Package store defines the persistence contract of the center: the rows,
+// the read queries and the transaction. One implementation exists,
+// store/sqlstore on database/sql, opened on PostgreSQL by store/postgres and
+// on SQLite by store/sqlite (the embedded default); one contract suite
+// (store/storetest) runs against both. Domains do not take Tx whole: each
+// declares the narrow transaction it needs (ca.Tx, tsa.Tx, ...).
 package store
 
 import (
@@ -18,6 +20,9 @@ var (
 	ErrExists          = errors.New("store: already exists")
 	ErrDuplicateSerial = errors.New("store: serial already used for this issuer")
 	ErrUnavailable     = errors.New("store: database unavailable")
+	// ErrSchemaBehind: the database lacks migrations this binary needs.
+	// Only muhrd and `muhr db migrate` apply them.
+	ErrSchemaBehind = errors.New("store: database schema is behind")
 )
 
 // CA kinds.
@@ -102,8 +107,16 @@ type Signer struct {
 	NotAfter time.Time
 }
 
-// AuditRecord is one row of the hash-chained audit log. The audit package
-// computes PrevHash and Hash; the store only keeps them.
+// AuditEntry is what a caller asks the audit log to record (audit.Entry).
+type AuditEntry struct {
+	Actor   string // who: an officer's certificate subject, "muhrd", "ceremony", ...
+	Action  string // what, dotted: "cert.issue", "ca.create", ...
+	Object  string // on what: "cert/<issuer>/<serial hex>", "ca/<id>", ...
+	Details any    // JSON-encodable; stored in canonical form
+}
+
+// AuditRecord is one row of the hash-chained audit log. Only audit.Seal
+// makes one (Seq, PrevHash, Hash); the store keeps it.
 type AuditRecord struct {
 	Seq      int64 // 1-based, gapless
 	Time     time.Time
@@ -131,12 +144,8 @@ type Reader interface {
 	AuditRecords(ctx context.Context, afterSeq int64, limit int) ([]AuditRecord, error)
 }
 
-// Tx is a database transaction. Every state change goes through one, with
-// its audit record in the same Tx.
-type Tx interface {
-	Reader
-	IssuanceWriter
-	TSAWriter
+// CAWriter holds the changes of the CA hierarchy and its certificates.
+type CAWriter interface {
 	InsertCA(ctx context.Context, ca CA) error // ErrExists
 	// ReserveSerial fails with ErrDuplicateSerial when the (issuer, serial)
 	// pair was ever reserved; the database enforces it.
@@ -147,11 +156,26 @@ type Tx interface {
 	// InsertSigner needs the signer's certificate stored first; ErrExists
 	// when that certificate already has a signer row.
 	InsertSigner(ctx context.Context, s Signer) error
-	// LastAuditRecord returns the newest audit record (nil if the log is
-	// empty) and holds the audit chain's lock until the Tx ends, so two
-	// transactions cannot both append after the same record.
-	LastAuditRecord(ctx context.Context) (*AuditRecord, error)
-	InsertAuditRecord(ctx context.Context, r AuditRecord) error
+}
+
+// AuditWriter is the audit log's only write. It takes an entry, not a
+// record: under the chain's lock (held until the Tx ends, so concurrent
+// appends queue rather than fork the chain) the store reads the newest
+// record and has audit.Seal make the next one. No caller can insert a
+// record that does not chain. audit.Append is how domains call it.
+type AuditWriter interface {
+	AppendAudit(ctx context.Context, at time.Time, e AuditEntry) (AuditRecord, error)
+}
+
+// Tx is a database transaction: everything the store can do inside one.
+// Only the store and InTx's signature name it whole; each domain narrows it
+// to the transaction it declares (ca.Tx, ca.CeremonyTx, tsa.Tx).
+type Tx interface {
+	Reader
+	CAWriter
+	IssuanceWriter
+	TSAWriter
+	AuditWriter
 }
 
 // Store is an open database.
@@ -162,7 +186,14 @@ type Store interface {
 	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
-	// Migrate applies pending migrations, each once and atomically.
+	// Probe makes a real write (one row of health_probe) within ctx's
+	// deadline, so a write-locked database, a full or read-only disk or an
+	// unwritable WAL fail it while Ping still succeeds.
+	Probe(ctx context.Context) error
+	// Migrate applies pending migrations, each once and atomically; several
+	// processes may call it at once (they queue on a lock).
 	Migrate(ctx context.Context) error
+	// CheckSchema fails with ErrSchemaBehind when migrations are pending.
+	CheckSchema(ctx context.Context) error
 	Close() error
 }

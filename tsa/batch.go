@@ -83,7 +83,7 @@ func (l *BatchLedger) run(ctx context.Context) {
 }
 
 func (l *BatchLedger) commit(ctx context.Context, batch []batchItem) {
-	err := l.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+	err := inTx(ctx, l.st, func(ctx context.Context, tx Tx) error {
 		for _, it := range batch {
 			if err := tx.InsertTSAToken(ctx, it.tok); err != nil {
 				return err

@@ -12,9 +12,19 @@ type Ledger interface {
 	RecordToken(ctx context.Context, t store.TSAToken) error
 }
 
+// Tx is the transaction the ledger writes in: token rows only.
+type Tx interface {
+	InsertTSAToken(ctx context.Context, t store.TSAToken) error
+}
+
 // TxStore is the part of store.Store the ledger writes through.
 type TxStore interface {
 	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
+}
+
+// inTx runs fn in one transaction that it sees only as a Tx.
+func inTx(ctx context.Context, st TxStore, fn func(ctx context.Context, tx Tx) error) error {
+	return st.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return fn(ctx, tx) })
 }
 
 // StoreLedger records tokens in the store's tsa_tokens table, one committed
@@ -24,5 +34,5 @@ func StoreLedger(st TxStore) Ledger { return storeLedger{st} }
 type storeLedger struct{ st TxStore }
 
 func (l storeLedger) RecordToken(ctx context.Context, t store.TSAToken) error {
-	return l.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.InsertTSAToken(ctx, t) })
+	return inTx(ctx, l.st, func(ctx context.Context, tx Tx) error { return tx.InsertTSAToken(ctx, t) })
 }

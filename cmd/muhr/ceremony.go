@@ -37,7 +37,8 @@ func newCeremonyRunCmd() *cobra.Command {
 			if plan.Center == "" {
 				return fmt.Errorf("%s: center: required (path of muhrd.yaml)", planPath)
 			}
-			cfg, err := config.Load(config.ResolvePath(filepath.Dir(planPath), plan.Center))
+			centerPath := config.ResolvePath(filepath.Dir(planPath), plan.Center)
+			cfg, err := config.Load(centerPath)
 			if err != nil {
 				return err
 			}
@@ -46,7 +47,7 @@ func newCeremonyRunCmd() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-			parts, err := center.Open(ctx, cfg, log)
+			parts, err := center.Open(ctx, cfg, log, center.ConfigPath(centerPath))
 			if err != nil {
 				return err
 			}

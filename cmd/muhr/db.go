@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/internal/center"
 	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/store/storeopen"
 )
@@ -28,12 +29,16 @@ func newDBMigrateCmd() *cobra.Command {
 		Short: "Apply pending schema migrations to the database named in muhrd.yaml",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openStoreFromConfig(cmd.Context(), cfgPath)
+			cfg, err := config.Load(cfgPath)
 			if err != nil {
 				return err
 			}
+			s, err := storeopen.Open(cmd.Context(), cfg.Database)
+			if err != nil {
+				return fmt.Errorf("open database: %w", err)
+			}
 			defer s.Close()
-			applied, err := storeopen.MigrateReport(cmd.Context(), s)
+			applied, err := s.MigrateReport(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -52,13 +57,15 @@ func newDBMigrateCmd() *cobra.Command {
 }
 
 // openStoreFromConfig opens the database named by muhrd.yaml's database
-// section. The error of an unreachable database names its file or host.
+// section, for commands that do not migrate: a database whose schema is
+// behind is refused, naming `muhr db migrate`. The error of an unreachable
+// database names its file or host.
 func openStoreFromConfig(ctx context.Context, cfgPath string) (store.Store, error) {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return nil, err
 	}
-	s, err := storeopen.Open(ctx, cfg.Database)
+	s, err := center.OpenStore(ctx, cfg.Database, center.ConfigPath(cfgPath))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

@@ -74,7 +74,7 @@ func newDevIssueCmd() *cobra.Command {
 			}
 			ctx := cmd.Context()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-			parts, err := center.Open(ctx, cfg, log)
+			parts, err := center.Open(ctx, cfg, log, center.ConfigPath(cfgPath))
 			if err != nil {
 				return err
 			}

@@ -66,7 +66,7 @@ func level(s string) slog.Level {
 }
 
 func serve(ctx context.Context, cfg *config.Config, roles map[string]bool, log *slog.Logger) error {
-	parts, err := center.Open(ctx, cfg, log)
+	parts, err := center.Open(ctx, cfg, log, center.Migrating())
 	if err != nil {
 		return err
 	}

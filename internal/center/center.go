@@ -41,15 +41,45 @@ func OpenHSM(ctx context.Context, c config.HSM, log *slog.Logger) (*pkcs11.Token
 	return tok, nil
 }
 
-// OpenStore opens the configured database and applies pending migrations.
-func OpenStore(ctx context.Context, c config.Database) (store.Store, error) {
+// OpenOption says how Open and OpenStore treat the database's schema.
+type OpenOption func(*openOptions)
+
+type openOptions struct {
+	migrate bool
+	cfgPath string
+}
+
+// Migrating makes OpenStore apply pending migrations. Only muhrd (and
+// `muhr db migrate`, which calls the store directly) migrate.
+func Migrating() OpenOption { return func(o *openOptions) { o.migrate = true } }
+
+// ConfigPath is the muhrd.yaml the command was given, named in the refusal
+// of a database whose schema is behind.
+func ConfigPath(path string) OpenOption { return func(o *openOptions) { o.cfgPath = path } }
+
+// OpenStore opens the configured database. With Migrating it applies pending
+// migrations; without, it refuses a database whose schema is behind with an
+// error wrapping store.ErrSchemaBehind that names the command to run.
+func OpenStore(ctx context.Context, c config.Database, opts ...OpenOption) (store.Store, error) {
+	o := openOptions{cfgPath: "<muhrd.yaml>"}
+	for _, f := range opts {
+		f(&o)
+	}
 	st, err := storeopen.Open(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	if err := st.Migrate(ctx); err != nil {
+	if o.migrate {
+		err = st.Migrate(ctx)
+		if err != nil {
+			err = fmt.Errorf("migrate database: %w", err)
+		}
+	} else if err = st.CheckSchema(ctx); errors.Is(err, store.ErrSchemaBehind) {
+		err = fmt.Errorf("%w; run `muhr db migrate --config %s` first (only muhrd and that command migrate)", err, o.cfgPath)
+	}
+	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("migrate database: %w", err)
+		return nil, err
 	}
 	return st, nil
 }
@@ -95,9 +125,10 @@ type Parts struct {
 	Keys  *pkcs11.Token
 }
 
-// Open opens (and migrates) the database, then logs in to the token.
-func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Parts, error) {
-	st, err := OpenStore(ctx, cfg.Database)
+// Open opens the database (see OpenStore for opts), then logs in to the
+// token.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...OpenOption) (*Parts, error) {
+	st, err := OpenStore(ctx, cfg.Database, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

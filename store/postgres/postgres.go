@@ -1,35 +1,67 @@
-// Package postgres is the production store: PostgreSQL through pgx/v5 and
-// its connection pool.
+// Package postgres opens the production store: PostgreSQL through pgx's
+// database/sql driver, served by store/sqlstore with the PostgreSQL dialect.
 package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/muhr-pki/muhr/migrations"
 	"github.com/muhr-pki/muhr/store"
+	"github.com/muhr-pki/muhr/store/sqlstore"
 )
 
 // connectTimeout bounds each connection attempt when the DSN sets none, so
 // an unreachable server fails start-up promptly instead of hanging.
 const connectTimeout = 10 * time.Second
 
-// Store is an open PostgreSQL database. It implements store.Store.
-type Store struct {
-	reader
-	pool   *pgxpool.Pool
-	target string // host, port and database, for error messages
-	fsys   fs.FS
+// auditLockKey is the transaction-scoped advisory lock that serialises
+// appends to the audit chain.
+const auditLockKey int64 = 0x6d756872_61756474 // "muhraudt"
+
+// dialect is PostgreSQL's: $n placeholders, timestamptz, and an advisory
+// lock for the audit chain (READ COMMITTED transactions do not exclude each
+// other).
+func dialect() *sqlstore.Dialect {
+	return &sqlstore.Dialect{
+		Name:               "postgres",
+		Migrations:         migrations.Postgres,
+		DollarPlaceholders: true,
+		JSONArg:            "CAST(CAST(? AS TEXT) AS JSON)",
+		AuditLock:          "SELECT pg_advisory_xact_lock(?)",
+		AuditLockKey:       auditLockKey,
+		Classify:           classify,
+	}
 }
 
-var _ store.Store = (*Store)(nil)
+// PostgreSQL SQLSTATEs for constraint violations.
+const (
+	foreignKeyViolation = "23503"
+	uniqueViolation     = "23505"
+)
+
+func classify(err error) sqlstore.Violation {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return sqlstore.NoViolation
+	}
+	switch pe.Code {
+	case uniqueViolation:
+		return sqlstore.UniqueViolation
+	case foreignKeyViolation:
+		return sqlstore.ForeignKeyViolation
+	}
+	return sqlstore.NoViolation
+}
 
 type options struct {
 	password    string
@@ -53,8 +85,9 @@ func WithMigrations(fsys fs.FS) Option {
 }
 
 // Open connects to the database named by dsn and checks that it answers.
-// It does not migrate; call Migrate.
-func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+// It does not migrate; call Migrate. The DSN may carry pgxpool's pool_*
+// settings; the pool keeps pgxpool's defaults and limits.
+func Open(ctx context.Context, dsn string, opts ...Option) (*sqlstore.Store, error) {
 	var o options
 	for _, f := range opts {
 		f(&o)
@@ -64,79 +97,32 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		// pgx's parse error can quote the DSN; the DSN holds no password.
 		return nil, fmt.Errorf("postgres: bad database.dsn: %w", err)
 	}
+	cc := cfg.ConnConfig
 	if o.hasPassword {
-		cfg.ConnConfig.Password = o.password
+		cc.Password = o.password
 	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	if cc.ConnectTimeout == 0 {
+		cc.ConnectTimeout = connectTimeout
 	}
-	target := describe(cfg.ConnConfig)
-	if o.fsys == nil {
-		if o.fsys, err = migrations.FS(migrations.Postgres); err != nil {
-			return nil, err
-		}
+	target := describe(cc)
+	db := sql.OpenDB(stdlib.GetConnector(*cc))
+	db.SetMaxOpenConns(int(cfg.MaxConns))
+	db.SetMaxIdleConns(int(cfg.MaxConns))
+	db.SetConnMaxLifetime(cfg.MaxConnLifetime)
+	db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%s: %w: %w", target, store.ErrUnavailable, err)
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	s, err := sqlstore.New(db, sqlstore.Config{Dialect: dialect(), Target: target, Migrations: o.fsys})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", target, store.ErrUnavailable, err)
+		db.Close()
+		return nil, err
 	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("%s: %w: %w", target, store.ErrUnavailable, err)
-	}
-	return &Store{reader: reader{q: pool}, pool: pool, target: target, fsys: o.fsys}, nil
+	return s, nil
 }
 
 // describe names the server and database without credentials.
 func describe(c *pgx.ConnConfig) string {
 	return fmt.Sprintf("postgres database %q at host=%s port=%d", c.Database, c.Host, c.Port)
-}
-
-// Ping reports whether the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("%s: %w: %w", s.target, store.ErrUnavailable, err)
-	}
-	return nil
-}
-
-// Migrate applies pending migrations.
-func (s *Store) Migrate(ctx context.Context) error {
-	_, err := s.MigrateReport(ctx)
-	return err
-}
-
-// MigrateReport applies pending migrations and says which.
-func (s *Store) MigrateReport(ctx context.Context) ([]migrations.Applied, error) {
-	// goose speaks database/sql; this view shares the pool's connections.
-	db := stdlib.OpenDBFromPool(s.pool)
-	defer db.Close()
-	return migrations.Up(ctx, db, migrations.Postgres, s.fsys)
-}
-
-// InTx runs fn in one READ COMMITTED transaction.
-func (s *Store) InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error {
-	t, err := s.pool.BeginTx(ctx, pgx.TxOptions{})
-	if err != nil {
-		return fmt.Errorf("%s: begin: %w: %w", s.target, store.ErrUnavailable, err)
-	}
-	// Rolls back when fn fails or panics, even if ctx was cancelled; after
-	// Commit it is a no-op.
-	defer t.Rollback(context.WithoutCancel(ctx))
-	if err := fn(ctx, &tx{reader: reader{q: t}, t: t}); err != nil {
-		return err
-	}
-	if err := t.Commit(ctx); err != nil {
-		if errors.Is(err, pgx.ErrTxCommitRollback) {
-			return fmt.Errorf("postgres: commit: transaction was rolled back: %w", err)
-		}
-		return fmt.Errorf("postgres: commit: %w", err)
-	}
-	return nil
-}
-
-// Close closes the pool.
-func (s *Store) Close() error {
-	s.pool.Close()
-	return nil
 }

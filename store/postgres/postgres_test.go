@@ -2,127 +2,90 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"io/fs"
+	"os"
 	"strings"
 	"testing"
-	"testing/fstest"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/muhr-pki/muhr/internal/testpki"
 	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/store/postgres"
+	"github.com/muhr-pki/muhr/store/sqlstore"
 	"github.com/muhr-pki/muhr/store/storetest"
 )
 
-func open(t *testing.T, dsn string, opts ...postgres.Option) *postgres.Store {
-	t.Helper()
-	s, err := postgres.Open(t.Context(), dsn, opts...)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	return s
-}
-
-func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, testpki.PostgresDSN(t)) })
-}
-
-// rawConn connects to the same database without the store, as an intruder
+// rawDB connects to the same database without the store, as an intruder
 // would.
-func rawConn(t *testing.T, dsn string) *pgx.Conn {
+func rawDB(t *testing.T, dsn string) *sql.DB {
 	t.Helper()
-	c, err := pgx.Connect(t.Context(), dsn)
+	db, err := sql.Open("pgx", dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	return c
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
-func TestContractRaw(t *testing.T) {
-	storetest.RunRaw(t, func(t *testing.T) (store.Store, storetest.Exec) {
-		dsn := testpki.PostgresDSN(t)
-		c := rawConn(t, dsn)
-		return open(t, dsn), func(ctx context.Context, q string) error {
-			_, err := c.Exec(ctx, q)
-			return err
+var _ = stdlib.GetDefaultDriver // registers "pgx"
+
+var backend = storetest.Backend{
+	Fresh: func(t *testing.T) string { return testpki.PostgresDSN(t) },
+	Open: func(ctx context.Context, dsn string, fsys fs.FS) (*sqlstore.Store, error) {
+		var opts []postgres.Option
+		if fsys != nil {
+			opts = append(opts, postgres.WithMigrations(fsys))
 		}
-	})
+		return postgres.Open(ctx, dsn, opts...)
+	},
+	Raw:         rawDB,
+	BlockWrites: []string{"BEGIN", "LOCK TABLE health_probe IN ACCESS EXCLUSIVE MODE"},
 }
 
-func TestMigrateReport(t *testing.T) {
-	s := open(t, testpki.PostgresDSN(t))
-	defer s.Close()
-	applied, err := s.MigrateReport(t.Context())
+func TestMain(m *testing.M) {
+	storetest.HelperMain(backend)
+	os.Exit(m.Run())
+}
+
+func TestContract(t *testing.T) { storetest.Run(t, backend) }
+
+// A database whose sessions are read-only (a hot standby, or one an
+// operator froze) answers Ping but fails Probe.
+func TestProbeReadOnly(t *testing.T) {
+	dsn := testpki.PostgresDSN(t)
+	s, err := postgres.Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(applied) == 0 || applied[0].Version != 1 || applied[0].Name != "00001_init.sql" {
-		t.Fatalf("first migration run applied %+v, want 00001_init.sql first", applied)
+	if err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
 	}
-	if again, err := s.MigrateReport(t.Context()); err != nil || len(again) != 0 {
-		t.Fatalf("second run applied %+v, %v; want nothing", again, err)
+	s.Close()
+	ro, err := postgres.Open(t.Context(), dsn+" options='-c default_transaction_read_only=on'")
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// Several processes (muhrd instances, `muhr db migrate`) may migrate at
-// once; the advisory lock makes each migration run once.
-func TestConcurrentMigrate(t *testing.T) {
-	dsn := testpki.PostgresDSN(t)
-	const n = 4
-	errs := make(chan error, n)
-	for range n {
-		go func() {
-			s, err := postgres.Open(t.Context(), dsn)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer s.Close()
-			errs <- s.Migrate(t.Context())
-		}()
+	defer ro.Close()
+	if err := ro.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
 	}
-	for range n {
-		if err := <-errs; err != nil {
-			t.Errorf("concurrent Migrate: %v", err)
-		}
-	}
-	var applied int
-	if err := rawConn(t, dsn).QueryRow(t.Context(),
-		`SELECT count(*) FROM schema_migrations WHERE version_id = 1`).Scan(&applied); err != nil || applied != 1 {
-		t.Errorf("migration 1 recorded %d times, %v; want once", applied, err)
+	if err := ro.Probe(t.Context()); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Probe on a read-only database = %v, want ErrUnavailable", err)
 	}
 }
 
-// badMigrations' second migration creates a table and then fails.
-var badMigrations = fstest.MapFS{
-	"00001_good.sql": {Data: []byte("-- +goose Up\nCREATE TABLE good (x INTEGER);\n")},
-	"00002_bad.sql": {Data: []byte("-- +goose Up\nCREATE TABLE half (x INTEGER);\n" +
-		"INSERT INTO no_such_table VALUES (1);\n")},
-}
-
-func TestFailedMigrationLeavesNothing(t *testing.T) {
-	dsn := testpki.PostgresDSN(t)
-	s := open(t, dsn, postgres.WithMigrations(badMigrations))
+// The DSN's pool settings still apply.
+func TestPoolSettings(t *testing.T) {
+	s, err := postgres.Open(t.Context(), testpki.PostgresDSN(t)+" pool_max_conns=3")
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer s.Close()
-	c := rawConn(t, dsn)
-	for range 2 { // a retry fails the same way and changes nothing
-		err := s.Migrate(t.Context())
-		if err == nil || !strings.Contains(err.Error(), "00002_bad.sql") {
-			t.Fatalf("Migrate = %v, want an error naming 00002_bad.sql", err)
-		}
-		var half, good *string
-		if err := c.QueryRow(t.Context(), `SELECT to_regclass('half')::text, to_regclass('good')::text`).Scan(&half, &good); err != nil {
-			t.Fatal(err)
-		}
-		if half != nil || good == nil {
-			t.Errorf("after the failed migration: table half %v (want absent), good %v (want present)", half, good)
-		}
-		var v int64
-		if err := c.QueryRow(t.Context(), `SELECT max(version_id) FROM schema_migrations`).Scan(&v); err != nil || v != 1 {
-			t.Errorf("recorded version %d, %v; want 1", v, err)
-		}
+	if got := s.DB().Stats().MaxOpenConnections; got != 3 {
+		t.Fatalf("MaxOpenConnections = %d, want 3 from pool_max_conns", got)
 	}
 }
 

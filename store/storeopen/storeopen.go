@@ -5,22 +5,20 @@ package storeopen
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/muhr-pki/muhr/config"
-	"github.com/muhr-pki/muhr/migrations"
-	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/store/postgres"
 	"github.com/muhr-pki/muhr/store/sqlite"
+	"github.com/muhr-pki/muhr/store/sqlstore"
 )
 
 // Open opens the configured database and checks that it answers. An
 // unreachable database gives an error wrapping store.ErrUnavailable that
 // names the file or the host.
-func Open(ctx context.Context, db config.Database) (store.Store, error) {
+func Open(ctx context.Context, db config.Database) (*sqlstore.Store, error) {
 	switch db.Driver {
 	case "sqlite", "":
 		return sqlite.Open(ctx, db.Path)
@@ -58,20 +56,4 @@ func readPassword(path string) (string, error) {
 		return "", fmt.Errorf("database.password_file: %s is empty", path)
 	}
 	return pw, nil
-}
-
-// ErrNoReport is returned by MigrateReport for a store that cannot say what
-// it applied.
-var ErrNoReport = errors.New("storeopen: store does not report applied migrations")
-
-// MigrateReport applies pending migrations on a store from Open and returns
-// the ones it applied.
-func MigrateReport(ctx context.Context, s store.Store) ([]migrations.Applied, error) {
-	r, ok := s.(interface {
-		MigrateReport(ctx context.Context) ([]migrations.Applied, error)
-	})
-	if !ok {
-		return nil, fmt.Errorf("%w: %T", ErrNoReport, s)
-	}
-	return r.MigrateReport(ctx)
 }

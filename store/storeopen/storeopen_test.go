@@ -82,7 +82,7 @@ func TestOpenAndMigrate(t *testing.T) {
 				t.Fatalf("Open: %v", err)
 			}
 			defer s.Close()
-			applied, err := storeopen.MigrateReport(t.Context(), s)
+			applied, err := s.MigrateReport(t.Context())
 			if err != nil || len(applied) == 0 {
 				t.Errorf("MigrateReport = %v, %v", applied, err)
 			}

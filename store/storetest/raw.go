@@ -14,14 +14,10 @@ import (
 // store's back, as an intruder or a buggy tool would.
 type Exec func(ctx context.Context, query string) error
 
-// OpenRaw returns a store on a fresh database and a way to change that
-// database directly.
-type OpenRaw func(t *testing.T) (store.Store, Exec)
-
-// RunRaw runs the cases that need to bypass the store: tampering with the
+// runRaw runs the cases that need to bypass the store: tampering with the
 // audit log, and constraints the schema (not Go code) must enforce. The
 // statements are plain SQL both dialects accept.
-func RunRaw(t *testing.T, open OpenRaw) {
+func runRaw(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
 	cases := []struct {
 		name string
 		fn   func(t *testing.T, s store.Store, exec Exec)

@@ -1,7 +1,10 @@
-// Package storetest is the contract every store.Store implementation must
-// meet. store/sqlite and store/postgres run it from their tests:
+// Package storetest is the contract the store meets on every database.
+// store/sqlite and store/postgres run it from their tests with a Backend:
 //
-//	storetest.Run(t, func(t *testing.T) store.Store { ... a fresh, empty database ... })
+//	func TestMain(m *testing.M) { storetest.HelperMain(backend); os.Exit(m.Run()) }
+//	func TestContract(t *testing.T) { storetest.Run(t, backend) }
+//
+// A new query gets its case here, so it is tested on both databases.
 package storetest
 
 import (
@@ -15,12 +18,9 @@ import (
 	"github.com/muhr-pki/muhr/store"
 )
 
-// Open returns a store on a fresh, empty database; it may or may not have
-// been migrated. The suite closes it.
-type Open func(t *testing.T) store.Store
-
-// Run runs the contract suite. Each subtest gets its own database.
-func Run(t *testing.T, open Open) {
+// runContract runs the cases that need only the store. Each subtest gets its
+// own database.
+func runContract(t *testing.T, open func(t *testing.T) store.Store) {
 	cases := []struct {
 		name string
 		fn   func(t *testing.T, s store.Store)
@@ -51,7 +51,7 @@ func Run(t *testing.T, open Open) {
 	}
 }
 
-func openMigrated(t *testing.T, open Open) store.Store {
+func openMigrated(t *testing.T, open func(t *testing.T) store.Store) store.Store {
 	t.Helper()
 	s := open(t)
 	t.Cleanup(func() {

@@ -1,0 +1,64 @@
+package migrations
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// fileLocker is goose's session lock for SQLite: an exclusive flock on a
+// sidecar file. SQLite's own locks cover one transaction, but goose reads
+// the version and then applies migrations in several, so two processes could
+// both see version 0 and both create the tables.
+type fileLocker struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+}
+
+// lockPoll is how often a waiting migrator retries the lock.
+const lockPoll = 20 * time.Millisecond
+
+func (l *fileLocker) SessionLock(ctx context.Context, _ *sql.Conn) error {
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("migration lock %s: %w", l.path, err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return fmt.Errorf("migration lock %s: %w", l.path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return fmt.Errorf("migration lock %s: waited for another migrator: %w", l.path, ctx.Err())
+		case <-time.After(lockPoll):
+		}
+	}
+	l.mu.Lock()
+	l.f = f
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *fileLocker) SessionUnlock(context.Context, *sql.Conn) error {
+	l.mu.Lock()
+	f := l.f
+	l.f = nil
+	l.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	// Closing the file releases the flock.
+	return f.Close()
+}
