@@ -46,8 +46,13 @@ func newCenter(t testing.TB, backend string) *center {
 // newCenterWith runs the demo ceremony, first letting mod change the plan.
 func newCenterWith(t testing.TB, backend string, mod func(*ca.Plan)) *center {
 	t.Helper()
+	return newCenterOn(t, backends(t)[backend](t), mod)
+}
+
+// newCenterOn runs the demo ceremony on st, first letting mod change the plan.
+func newCenterOn(t testing.TB, st store.Store, mod func(*ca.Plan)) *center {
+	t.Helper()
 	ctx := context.Background()
-	st := backends(t)[backend](t)
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
