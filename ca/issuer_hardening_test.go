@@ -479,7 +479,9 @@ func TestAbandonRetriedWhenDatabaseReturns(t *testing.T) {
 
 // stuckKeys hands out signers that never answer until released.
 type stuckKeys struct {
-	inner   interface{ Signer(context.Context, string) (crypto.Signer, error) }
+	inner interface {
+		Signer(context.Context, string) (crypto.Signer, error)
+	}
 	release chan struct{}
 	withCtx bool
 	sawDL   *atomic.Bool
