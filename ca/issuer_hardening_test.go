@@ -560,3 +560,53 @@ func TestSignDeadline(t *testing.T) {
 		})
 	}
 }
+
+// The background loop renews the lease of a live issuer and recovers the
+// intents of a gone one without anyone calling Recover.
+func TestBackgroundRenewalAndRecovery(t *testing.T) {
+	ctx := context.Background()
+	c := newCenter(t, "sqlite")
+	const lease = 600 * time.Millisecond
+	crash := errors.New("simulated crash")
+	a := c.issuerWith(t, "qca-demo", func(o *ca.IssuerOptions) {
+		o.Lease = lease
+		ca.SetFailpoint(o, func(s ca.Stage) error {
+			if s == ca.StageIntentWritten {
+				return crash
+			}
+			return nil
+		})
+	})
+	if _, err := a.IssueRequest(ctx, personRequest(t, "r")); !errors.Is(err, crash) {
+		t.Fatal(err)
+	}
+	first, err := c.st.GetHolder(ctx, a.HolderID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the lease is renewed", func() bool {
+		h, err := c.st.GetHolder(ctx, first.ID)
+		return err == nil && h.ExpiresAt.After(first.ExpiresAt)
+	})
+	a.Halt()
+	_ = c.issuerWith(t, "qca-demo", func(o *ca.IssuerOptions) { o.Lease = lease })
+	eventually(t, "the gone issuer's intent is recovered", func() bool {
+		in, err := c.st.PendingIntents(ctx)
+		return err == nil && len(in) == 0
+	})
+	if n := abandons(t, c.st); n != 1 {
+		t.Fatalf("%d abandon records, want 1", n)
+	}
+}
+
+// eventually polls cond until it holds, failing after a minute.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within a minute", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
