@@ -128,6 +128,9 @@ type Issuer struct {
 	// CSR may not reuse one.
 	forbidden map[[32]byte]string
 
+	// renewMu keeps renewals (background and from Issue) one at a time, so
+	// a lapsed lease is replaced by one new holder, not several.
+	renewMu  sync.Mutex
 	mu       sync.Mutex
 	holder   string    // current holder id
 	until    time.Time // end of the lease as last renewed
@@ -286,6 +289,8 @@ func (i *Issuer) register(ctx context.Context) error {
 // recoverer may be abandoning its intents): the Issuer registers a new
 // holder instead, and the old holder's intents are left to recovery.
 func (i *Issuer) renew(ctx context.Context) error {
+	i.renewMu.Lock()
+	defer i.renewMu.Unlock()
 	i.mu.Lock()
 	id := i.holder
 	i.mu.Unlock()
@@ -312,20 +317,21 @@ func (i *Issuer) renew(ctx context.Context) error {
 // liveHolder returns the holder id new intents are written under, renewing
 // first when the lease may have run out (the background loop fell behind).
 func (i *Issuer) liveHolder(ctx context.Context) (string, error) {
-	i.mu.Lock()
-	id, until := i.holder, i.until
-	i.mu.Unlock()
 	// Keep a third of the lease in hand: the intent must be written while
 	// no recoverer may take it.
-	if i.opts.Clock().Before(until.Add(-i.opts.Lease / 3)) {
+	fresh := func() (string, bool) {
+		i.mu.Lock()
+		defer i.mu.Unlock()
+		return i.holder, i.opts.Clock().Before(i.until.Add(-i.opts.Lease / 3))
+	}
+	if id, ok := fresh(); ok {
 		return id, nil
 	}
 	if err := i.renew(ctx); err != nil {
 		return "", err
 	}
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	return i.holder, nil
+	id, _ := fresh()
+	return id, nil
 }
 
 // release ends the lease now.
