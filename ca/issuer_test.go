@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/muhr-pki/muhr/audit"
 	"github.com/muhr-pki/muhr/ca"
@@ -45,8 +46,13 @@ func newCenter(t testing.TB, backend string) *center {
 // newCenterWith runs the demo ceremony, first letting mod change the plan.
 func newCenterWith(t testing.TB, backend string, mod func(*ca.Plan)) *center {
 	t.Helper()
+	return newCenterOn(t, backends(t)[backend](t), mod)
+}
+
+// newCenterOn runs the demo ceremony on st, first letting mod change the plan.
+func newCenterOn(t testing.TB, st store.Store, mod func(*ca.Plan)) *center {
+	t.Helper()
 	ctx := context.Background()
-	st := backends(t)[backend](t)
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +93,31 @@ func (c *center) issuer(t testing.TB, caID string, keys interface {
 	Signer(context.Context, string) (crypto.Signer, error)
 }, fp func(ca.Stage) error) *ca.Issuer {
 	t.Helper()
-	o := ca.IssuerOptions{CAID: caID, Store: c.st, Keys: keys, Settings: settings()}
-	if fp != nil {
-		ca.SetFailpoint(&o, fp)
+	return c.issuerWith(t, caID, func(o *ca.IssuerOptions) {
+		o.Keys = keys
+		if fp != nil {
+			ca.SetFailpoint(o, fp)
+		}
+	})
+}
+
+// issuerWith makes an issuer of caID with the center's keys and settings,
+// first letting mod change the options; it is closed when the test ends.
+func (c *center) issuerWith(t testing.TB, caID string, mod func(*ca.IssuerOptions)) *ca.Issuer {
+	t.Helper()
+	o := ca.IssuerOptions{CAID: caID, Store: c.st, Keys: c.keys, Settings: settings()}
+	if mod != nil {
+		mod(&o)
 	}
 	iss, err := ca.NewIssuer(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := iss.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 	return iss
 }
 
@@ -163,13 +186,16 @@ func TestIssueEachProfile(t *testing.T) {
 				{"tls", "tls-server", tlsJSON, false, qca, "1.3.6.1.4.1.59999.1.1", []string{"DNS:e-gov.example.tj", "TLS Web Server Authentication"}},
 				{"officer", "officer", personJSON, false, mgmt, "1.3.6.1.4.1.59999.1.1", []string{"TLS Web Client Authentication"}},
 			}
+			reqs := map[string]ca.Request{}
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
 					// The CSR asks for CA:TRUE and extra SANs: issued without them.
 					req := &x509.CertificateRequest{Subject: pkix.Name{CommonName: "evil"}, DNSNames: []string{"attacker.example"},
 						ExtraExtensions: []pkix.Extension{{Id: []int{2, 5, 29, 19}, Critical: true, Value: []byte{0x30, 0x03, 0x01, 0x01, 0xff}}}}
-					cert, err := tc.iss.IssueRequest(ctx, ca.Request{ID: "req-" + tc.name, Profile: tc.profile,
-						CSR: csrFor(t, newKey(t), req), Identity: identity(t, tc.id), QSCD: tc.qscd, Actor: "officer-a"})
+					r := ca.Request{ID: "req-" + tc.name, Profile: tc.profile,
+						CSR: csrFor(t, newKey(t), req), Identity: identity(t, tc.id), QSCD: tc.qscd, Actor: "officer-a"}
+					reqs[tc.name] = r
+					cert, err := tc.iss.IssueRequest(ctx, r)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -207,8 +233,9 @@ func TestIssueEachProfile(t *testing.T) {
 					}
 				})
 			}
-			// The Cyrillic name survives DER, openssl and Go.
-			cert, err := qca.IssueRequest(ctx, ca.Request{ID: "req-qes", Profile: "qes-person"})
+			// The Cyrillic name survives DER, openssl and Go (the repeat of the
+			// same request returns the stored certificate).
+			cert, err := qca.IssueRequest(ctx, reqs["qes"])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -370,11 +397,15 @@ func TestCrashBetweenSignAndStore(t *testing.T) {
 			ctx := context.Background()
 			c := newCenter(t, "sqlite")
 			crash := errors.New("simulated crash")
-			qca := c.issuer(t, "qca-demo", c.keys, func(s ca.Stage) error {
-				if s == stage {
-					return crash
-				}
-				return nil
+			clk := newFakeClock()
+			qca := c.issuerWith(t, "qca-demo", func(o *ca.IssuerOptions) {
+				o.Clock = clk.Now
+				ca.SetFailpoint(o, func(s ca.Stage) error {
+					if s == stage {
+						return crash
+					}
+					return nil
+				})
 			})
 			req := ca.Request{ID: "r", Profile: "qes-person", CSR: csrFor(t, newKey(t), nil), Identity: identity(t, personJSON), Actor: "a"}
 			p, err := qca.Prepare(ctx, req)
@@ -393,8 +424,19 @@ func TestCrashBetweenSignAndStore(t *testing.T) {
 				t.Fatalf("issue during pending intent: %v", err)
 			}
 
-			// Restart: a new issuer resolves the intent.
-			restarted := c.issuer(t, "qca-demo", c.keys, nil)
+			// A second issuer while the first is alive leaves its intent alone.
+			second := c.issuerWith(t, "qca-demo", func(o *ca.IssuerOptions) { o.Clock = clk.Now })
+			if n, err := second.Recover(ctx); n != 0 || err != nil {
+				t.Fatalf("Recover with the holder alive = %d, %v", n, err)
+			}
+			if in, _ := c.st.PendingIntents(ctx); len(in) != 1 {
+				t.Fatalf("a second issuer abandoned a live holder's intent: pending %v", in)
+			}
+
+			// The first dies; once its lease ran out a restart resolves the intent.
+			qca.Halt()
+			clk.Advance(ca.DefaultLease + time.Second)
+			restarted := c.issuerWith(t, "qca-demo", func(o *ca.IssuerOptions) { o.Clock = clk.Now })
 			if in, _ := c.st.PendingIntents(ctx); len(in) != 0 {
 				t.Fatalf("pending after restart: %v", in)
 			}

@@ -9,13 +9,16 @@ import (
 	"github.com/muhr-pki/muhr/store"
 )
 
-// Tx is the transaction the issuer needs: serials, intents, certificates and
+// Tx is the transaction the issuer needs: serials, holders, intents, certificates and
 // the audit chain (appended only through audit.Append).
 type Tx interface {
 	ReserveSerial(ctx context.Context, r store.SerialReservation) error
 	InsertIntent(ctx context.Context, in store.IssuanceIntent) error
 	SetIntentState(ctx context.Context, issuerID string, serial *big.Int, from, to string, at time.Time) error
 	InsertCertificate(ctx context.Context, c store.Certificate) error
+	InsertHolder(ctx context.Context, h store.IssuanceHolder) error
+	RenewHolder(ctx context.Context, id string, now, expiresAt time.Time) error
+	AbandonStaleIntent(ctx context.Context, issuerID string, serial *big.Int, now time.Time) error
 	audit.Chain
 }
 

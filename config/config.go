@@ -54,6 +54,10 @@ type HSM struct {
 	TokenLabel string `yaml:"token_label"`
 	PINFile    string `yaml:"pin_file"`
 	Sessions   int    `yaml:"sessions"`
+	// SignTimeout bounds one signature by a CA key; a signature not made in
+	// time fails the issuance (its serial is burned, the request can be
+	// retried). Default 10s.
+	SignTimeout time.Duration `yaml:"sign_timeout"`
 	// SoftHSM2Conf, for SoftHSM2 only, is the softhsm2.conf naming the token
 	// directory; set so that every muhr command finds the demo token without
 	// SOFTHSM2_CONF in the environment.
@@ -129,6 +133,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.HSM.Sessions == 0 {
 		c.HSM.Sessions = 4
+	}
+	if c.HSM.SignTimeout == 0 {
+		c.HSM.SignTimeout = 10 * time.Second
 	}
 	h := &c.HTTP
 	def := func(d *time.Duration, v time.Duration) {
@@ -210,6 +217,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HSM.Sessions < 1 || c.HSM.Sessions > 256 {
 		return fmt.Errorf("hsm.sessions: %d is outside 1..256", c.HSM.Sessions)
+	}
+	if c.HSM.SignTimeout <= 0 || c.HSM.SignTimeout > 5*time.Minute {
+		return fmt.Errorf("hsm.sign_timeout: %v is outside (0, 5m]", c.HSM.SignTimeout)
 	}
 	if err := c.Issuance.validate(); err != nil {
 		return err

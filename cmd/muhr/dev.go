@@ -42,8 +42,9 @@ func newDevIssueCmd() *cobra.Command {
 		Short: "Issue a certificate straight from a CSR and an identity file (no officer approval)",
 		Long: "Runs the whole issuance pipeline (CSR checks, profile, serial, zlint, intent, HSM\n" +
 			"signature, store, audit) on the center named by --config (default $MUHR_HOME/muhrd.yaml),\n" +
-			"also while muhrd runs, and prints the certificate PEM. Issuing the same inputs twice\n" +
-			"returns the same certificate. identity.json is\n" +
+			"also while muhrd or other issuing processes run, and prints the certificate PEM. Issuing\n" +
+			"the same inputs twice returns the same certificate; a --request-id reused with other\n" +
+			"inputs is refused. identity.json is\n" +
 			`  {"kind":"person","surname":…,"given_name":…,"patronymic":…,"personal_number":…,"country":"TJ"}` + "\n" +
 			`  {"kind":"organization","name":…,"registration_number":…,"tax_number":…,"country":"TJ"}`,
 		Args: cobra.NoArgs,
@@ -84,10 +85,14 @@ func newDevIssueCmd() *cobra.Command {
 					return err
 				}
 			}
-			iss, err := ca.NewIssuer(ctx, ca.IssuerOptions{CAID: caID, Store: parts.Store, Keys: parts.Keys, Settings: settings, Log: log})
+			iss, err := ca.NewIssuer(ctx, ca.IssuerOptions{CAID: caID, Store: parts.Store, Keys: parts.Keys, Settings: settings,
+				Log: log, SignTimeout: cfg.HSM.SignTimeout})
 			if err != nil {
 				return err
 			}
+			// Close releases the issuer's lease, so that nothing this run
+			// left pending waits for the lease to run out.
+			defer iss.Close()
 			if requestID == "" {
 				h := sha256.New()
 				fmt.Fprintf(h, "%s\x00%t\x00%s\x00", prof.Name, qscd, caID)

@@ -40,7 +40,18 @@ func dialect() *sqlstore.Dialect {
 		AuditLock:          "SELECT pg_advisory_xact_lock(?)",
 		AuditLockKey:       auditLockKey,
 		Classify:           classify,
+		UniqueTarget:       uniqueTarget,
+		ForUpdate:          " FOR UPDATE",
 	}
+}
+
+// uniqueTarget returns the name of the constraint a unique violation hit.
+func uniqueTarget(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == uniqueViolation {
+		return pe.ConstraintName
+	}
+	return ""
 }
 
 // PostgreSQL SQLSTATEs for constraint violations.

@@ -46,7 +46,22 @@ func dialect() *sqlstore.Dialect {
 		MicrosecondTimes: true,
 		JSONArg:          "?",
 		Classify:         classify,
+		UniqueTarget:     uniqueTarget,
 	}
+}
+
+// uniqueTarget returns the columns SQLite names in a unique violation
+// ("UNIQUE constraint failed: issuance_intents.spki_sha256").
+func uniqueTarget(err error) string {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return ""
+	}
+	msg := se.Error()
+	if i := strings.LastIndex(msg, "constraint failed: "); i >= 0 {
+		return msg[i+len("constraint failed: "):]
+	}
+	return ""
 }
 
 func classify(err error) sqlstore.Violation {

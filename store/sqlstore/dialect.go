@@ -42,6 +42,13 @@ type Dialect struct {
 	AuditLockKey int64
 	// Classify says which constraint, if any, err broke.
 	Classify func(err error) Violation
+	// UniqueTarget names what a unique violation hit: PostgreSQL's
+	// constraint name, SQLite's "table.column" list (it names no index).
+	UniqueTarget func(err error) string
+	// ForUpdate is appended to a SELECT that must lock its rows until the
+	// transaction ends (" FOR UPDATE"); empty where transactions already
+	// hold the only write lock (SQLite).
+	ForUpdate string
 }
 
 // rebind writes the dialect's placeholders into q.
