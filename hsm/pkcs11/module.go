@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/pkcs11"
 
@@ -34,6 +35,32 @@ type module struct {
 	// initMu serialises C_InitToken: two callers would otherwise pick the
 	// same free slot.
 	initMu sync.Mutex
+	// opMu is held shared by every PKCS#11 call on a session and exclusive
+	// by reinit: C_Finalize closes every session, and SoftHSM2 crashes when
+	// a session is closed under a C_Sign running on another thread.
+	opMu sync.RWMutex
+	// epoch counts re-initialisations. Session handles and slot numbers
+	// from an earlier epoch are void (a new session may get the same
+	// number), so each session carries the epoch it was opened in.
+	epoch atomic.Uint64
+}
+
+// reinit finalises and initialises the library again, so that it rescans
+// its slots: SoftHSM2 reads its token directory only in C_Initialize and
+// never sees a token directory restored (or a token.object repaired) after
+// that. Only a library this package initialised is re-initialised.
+func (m *module) reinit() error {
+	if !m.owned {
+		return fmt.Errorf("%w %s: initialised by another part of the process, so it is not re-initialised", hsm.ErrModule, m.path)
+	}
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	_ = m.ctx.Finalize() // fails harmlessly if something else finalised it
+	m.epoch.Add(1)       // whatever Initialize says, old sessions are gone
+	if err := m.ctx.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		return fmt.Errorf("%w %s: C_Initialize: %w", hsm.ErrModule, m.path, err)
+	}
+	return nil
 }
 
 // moduleKey makes two spellings of one library (a symlink and its target)
@@ -100,6 +127,8 @@ func (m *module) release() {
 		return
 	}
 	delete(registry.mods, moduleKey(m.path))
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
 	if m.owned {
 		_ = m.ctx.Finalize() // nothing useful to do with a failure here
 	}
