@@ -64,6 +64,7 @@ func (t *Token) probeOnce(ctx context.Context, p *probe, label string) error {
 		p.s = s.(*signer)
 	}
 	s := p.s
+	t.probeSigns.Add(1)
 	sig, err := s.SignContext(ctx, nil, probeDigest[:], crypto.SHA256)
 	if err == nil {
 		err = verifyProbe(s.pub, sig)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/pkcs11"
@@ -60,6 +61,8 @@ type Token struct {
 	health  check // Health's coalesced, briefly cached result
 	probeMu sync.Mutex
 	probes  map[string]*probe // ProbeKey's state per key label
+	// probeSigns counts probe signatures (for tests of the rate limit).
+	probeSigns atomic.Int64
 
 	mu         sync.Mutex // guards the fields below
 	slot       uint

@@ -90,6 +90,9 @@ func copyOut(tokenDir, label, out string) (Manifest, string, error) {
 	}
 	e, ok := Find(entries, label)
 	if !ok {
+		if d := Diagnose(tokenDir, label); d != nil {
+			return Manifest{}, "", fmt.Errorf("softhsm: not backing up token %q: %w; restore it first", label, d)
+		}
 		return Manifest{}, "", fmt.Errorf("softhsm: no token labelled %q in %s", label, tokenDir)
 	}
 	if e.Problem != nil {
