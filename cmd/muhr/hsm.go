@@ -230,6 +230,11 @@ func (f *tokenFlags) hint(err error) error {
 	cfg := f.config
 	if cfg == "" {
 		cfg = "muhrd.yaml"
+	} else if abs, err := filepath.Abs(cfg); err == nil {
+		cfg = abs
+	}
+	if abs, err := filepath.Abs(from); err == nil && from != "<backup directory>" {
+		from = abs
 	}
 	return fmt.Errorf("%w\n  fix: muhr hsm restore --config %s --from %s", err, cfg, from)
 }

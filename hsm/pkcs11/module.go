@@ -78,36 +78,43 @@ func moduleKey(path string) string {
 // openModule loads and initialises the library at path, or takes another
 // reference to it.
 func openModule(path string) (*module, error) {
+	m, _, err := openModuleFresh(path)
+	return m, err
+}
+
+// openModuleFresh is openModule that also says whether this call
+// initialised the library (so it has just read the token files).
+func openModuleFresh(path string) (*module, bool, error) {
 	if path == "" {
-		return nil, fmt.Errorf("%w: no module path given (the vendor's PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so)", hsm.ErrModule)
+		return nil, false, fmt.Errorf("%w: no module path given (the vendor's PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so)", hsm.ErrModule)
 	}
 	key := moduleKey(path)
 	registry.Lock()
 	defer registry.Unlock()
 	if m, ok := registry.mods[key]; ok {
 		m.refs++
-		return m, nil
+		return m, false, nil
 	}
 	if strings.Contains(path, "/") {
 		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("%w %s: %v", hsm.ErrModule, path, pathError(err))
+			return nil, false, fmt.Errorf("%w %s: %v", hsm.ErrModule, path, pathError(err))
 		}
 	}
 	ctx := pkcs11.New(path)
 	if ctx == nil {
-		return nil, fmt.Errorf("%w %s: dlopen failed or it exports no C_GetFunctionList (is it a PKCS#11 library for this architecture?)", hsm.ErrModule, path)
+		return nil, false, fmt.Errorf("%w %s: dlopen failed or it exports no C_GetFunctionList (is it a PKCS#11 library for this architecture?)", hsm.ErrModule, path)
 	}
 	owned := true
 	if err := ctx.Initialize(); err != nil {
 		if !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
 			ctx.Destroy()
-			return nil, fmt.Errorf("%w %s: C_Initialize: %w", hsm.ErrModule, path, err)
+			return nil, false, fmt.Errorf("%w %s: C_Initialize: %w", hsm.ErrModule, path, err)
 		}
 		owned = false
 	}
 	m := &module{path: path, ctx: ctx, refs: 1, owned: owned}
 	registry.mods[key] = m
-	return m, nil
+	return m, true, nil
 }
 
 func pathError(err error) error {

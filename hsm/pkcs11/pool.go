@@ -286,7 +286,7 @@ func (t *Token) relogin(ctx context.Context) (established, error) {
 	defer lock.Unlock()
 	t.guard.beforeLogin(t.label)
 	l, err := t.establishLocked(ctx)
-	if err == nil || errors.Is(err, hsm.ErrPINIncorrect) || ctx.Err() != nil || !t.mod.owned {
+	if !worthReinit(ctx, t.mod, err) {
 		return l, err
 	}
 	t.log.Warn("re-initialising the PKCS#11 library to find the token again", "err", err)
@@ -294,4 +294,11 @@ func (t *Token) relogin(ctx context.Context) (established, error) {
 		return established{}, fmt.Errorf("%w (and re-initialising failed: %w)", err, rerr)
 	}
 	return t.establishLocked(ctx)
+}
+
+// worthReinit reports whether a failed login might succeed after the
+// library is re-initialised: not for a PIN problem, nor when the caller
+// has given up, nor for a library someone else initialised.
+func worthReinit(ctx context.Context, m *module, err error) bool {
+	return err != nil && !errors.Is(err, hsm.ErrPINIncorrect) && ctx.Err() == nil && m.owned
 }

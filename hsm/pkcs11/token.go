@@ -109,7 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Token, error) {
 	}
 	defer lock.Unlock()
 	g.beforeLogin(cfg.TokenLabel)
-	mod, err := openModule(cfg.Module)
+	mod, fresh, err := openModuleFresh(cfg.Module)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +127,15 @@ func Open(ctx context.Context, cfg Config) (*Token, error) {
 		probes:     map[string]*probe{},
 	}
 	l, err := t.establishLocked(ctx)
+	if !fresh && worthReinit(ctx, mod, err) {
+		// The library was initialised earlier in this process and may not
+		// see a token directory restored since (SoftHSM2 scans it only in
+		// C_Initialize): look again with a fresh scan.
+		t.log.Warn("re-initialising the PKCS#11 library to find the token", "err", err)
+		if rerr := mod.reinit(); rerr == nil {
+			l, err = t.establishLocked(ctx)
+		}
+	}
 	if err != nil {
 		t.wipe()
 		mod.release()
