@@ -31,6 +31,8 @@ type signer struct {
 	gen    uint64 // Token generation handle was found in
 }
 
+var _ hsm.ContextSigner = (*signer)(nil)
+
 func (t *Token) newSigner(label string, id []byte, keyType uint, pub crypto.PublicKey, h pkcs11.ObjectHandle, gen uint64) *signer {
 	return &signer{t: t, label: label, id: id, keyType: keyType, pub: pub, handle: h, gen: gen}
 }
