@@ -199,9 +199,21 @@ func (t *Token) put(s session, err error) {
 // another goroutine already did so since generation seen. Until it works,
 // Health and every operation return an error wrapping hsm.ErrUnavailable.
 func (t *Token) recover(ctx context.Context, seen uint64, cause error) error {
-	t.recoverMu.Lock()
-	defer t.recoverMu.Unlock()
+	if err := t.lockRecovery(ctx); err != nil {
+		return err
+	}
+	defer func() { <-t.recoverMu }()
 	return t.recoverLocked(ctx, seen, cause)
+}
+
+// lockRecovery takes recoverMu, or gives up when ctx ends.
+func (t *Token) lockRecovery(ctx context.Context) error {
+	select {
+	case t.recoverMu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: token %q: waiting for a re-login: %w", hsm.ErrUnavailable, t.label, ctx.Err())
+	}
 }
 
 // recoverLocked is recover with recoverMu held. The generation counts

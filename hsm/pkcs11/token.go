@@ -51,8 +51,9 @@ type Token struct {
 	sem   chan struct{} // one permit per pooled session
 	done  chan struct{} // closed by Close, so no caller waits on sem forever
 
-	// recoverMu lets one goroutine at a time re-open and log in again.
-	recoverMu sync.Mutex
+	// recoverMu lets one goroutine at a time re-open and log in again; a
+	// channel, so that waiting for it honours the caller's context.
+	recoverMu chan struct{}
 	// generating holds the labels being generated now, so two callers in
 	// this process cannot both take one label.
 	genMu      sync.Mutex
@@ -123,6 +124,7 @@ func Open(ctx context.Context, cfg Config) (*Token, error) {
 		sem:        make(chan struct{}, n),
 		done:       make(chan struct{}),
 		retryEvery: retryEvery,
+		recoverMu:  make(chan struct{}, 1),
 		generating: map[string]bool{},
 		probes:     map[string]*probe{},
 	}
@@ -245,8 +247,8 @@ func (t *Token) Close() error {
 	for range cap(t.sem) {
 		t.sem <- struct{}{}
 	}
-	t.recoverMu.Lock()
-	defer t.recoverMu.Unlock()
+	t.recoverMu <- struct{}{}
+	defer func() { <-t.recoverMu }()
 	t.mu.Lock()
 	idle, login, hasLogin, epoch := t.idle, t.login, t.hasLogin, t.epoch
 	t.idle, t.hasLogin = nil, false
@@ -315,8 +317,10 @@ func (t *Token) closedErr() error {
 func (t *Token) checkHealth(ctx context.Context) error {
 	// Holding recoverMu keeps a recovery from closing the login session
 	// while we ask about it.
-	t.recoverMu.Lock()
-	defer t.recoverMu.Unlock()
+	if err := t.lockRecovery(ctx); err != nil {
+		return err
+	}
+	defer func() { <-t.recoverMu }()
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
