@@ -22,6 +22,14 @@ import (
 	"github.com/muhr-pki/muhr/internal/testpki"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaries.dir != "" {
+		os.RemoveAll(binaries.dir)
+	}
+	os.Exit(code)
+}
+
 // binaries builds muhr and muhrd once for the package's tests.
 var binaries struct {
 	once sync.Once
