@@ -8,6 +8,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -60,8 +61,21 @@ type KeyStore interface {
 	Signer(ctx context.Context, label string) (crypto.Signer, error)
 	// Keys lists the private keys on the token.
 	Keys(ctx context.Context) ([]KeyInfo, error)
-	// Health reports nil when the token is logged in and usable.
+	// Health reports nil when the token is logged in and present. It is
+	// safe under any number of concurrent callers and cheap to call often.
 	Health(ctx context.Context) error
+	// ProbeKey reports nil when the key labelled label can sign now (a
+	// rate-limited signature of a fixed digest, verified). Safe to call as
+	// often as Health.
+	ProbeKey(ctx context.Context, label string) error
+}
+
+// ContextSigner is a crypto.Signer whose signature can be bounded by a
+// context: waiting for the token (a free session, a re-login) ends when ctx
+// does. The signers of hsm/pkcs11 implement it.
+type ContextSigner interface {
+	crypto.Signer
+	SignContext(ctx context.Context, rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error)
 }
 
 // Errors callers branch on.

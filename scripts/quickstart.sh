@@ -72,7 +72,11 @@ JSON
 JSON
 	cp configs/ceremony-demo.yaml "$MUHR_HOME/ceremony.yaml"
 	"$MUHR" db migrate --config "$MUHR_HOME/muhrd.yaml"
-	"$MUHR" ceremony run --config "$MUHR_HOME/ceremony.yaml" --ca-dir "$MUHR_HOME/ca"
+	# The ceremony ends with a verified backup of the token (SoftHSM2 can lose
+	# token.object to a crash at login; see README, HSM layer notes).
+	"$MUHR" ceremony run --config "$MUHR_HOME/ceremony.yaml" --ca-dir "$MUHR_HOME/ca" --backup-dir "$MUHR_HOME/backup"
+	echo "muhr: token backed up in $MUHR_HOME/backup; if the keys are ever lost:" >&2
+	echo "  $MUHR hsm restore --config $MUHR_HOME/muhrd.yaml --from \$(ls -d $MUHR_HOME/backup/token-* | tail -n1)" >&2
 	touch "$MUHR_HOME/.initialized"
 fi
 

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/muhr-pki/muhr/ca"
 	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/hsm/softhsm"
 	"github.com/muhr-pki/muhr/internal/center"
 )
 
@@ -22,12 +24,14 @@ func newCeremonyCmd() *cobra.Command {
 }
 
 func newCeremonyRunCmd() *cobra.Command {
-	var planPath, caDir string
+	var planPath, caDir, backupDir string
 	cmd := &cobra.Command{
 		Use:   "run --config ceremony.yaml",
 		Short: "Generate the hierarchy's keys on the token, sign, lint and store it",
 		Long: "Performs ceremony.yaml directly against the HSM and the database named by its\n" +
-			"center: muhrd.yaml. Refuses to overwrite an existing CA id or key label.",
+			"center: muhrd.yaml. Refuses to overwrite an existing CA id or key label. On SoftHSM2 it\n" +
+			"then writes a verified token backup to backup/token-<UTC time> beside muhrd.yaml\n" +
+			"(see muhr hsm backup).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var plan ca.Plan
@@ -59,11 +63,27 @@ func newCeremonyRunCmd() *cobra.Command {
 			}
 			printMade(cmd.OutOrStdout(), made)
 			if caDir != "" {
-				return writeCAPEMs(caDir, made)
+				if err := writeCAPEMs(caDir, made); err != nil {
+					return err
+				}
+			}
+			// The keys just made exist only in the token's files: keep a
+			// verified copy before anything can happen to them.
+			if _, err := softHSMLayout(cfg.HSM.Module); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "muhr: no token backup made: %v\n", err)
+				return nil
+			}
+			if backupDir == "" {
+				backupDir = defaultBackupDir(config.ResolvePath(filepath.Dir(planPath), plan.Center))
+			}
+			out := filepath.Join(backupDir, softhsm.BackupName(time.Now()))
+			if err := backupToken(ctx, cmd.OutOrStdout(), cfg.HSM.Module, cfg.HSM.TokenLabel, out); err != nil {
+				return fmt.Errorf("the ceremony succeeded, but backing up the token failed (run muhr hsm backup): %w", err)
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&backupDir, "backup-dir", "", "directory for the SoftHSM2 token backup made after the ceremony (default backup/ beside muhrd.yaml)")
 	cmd.Flags().StringVar(&planPath, "config", "", "ceremony file (YAML)")
 	cmd.Flags().StringVar(&caDir, "ca-dir", "", "directory to write the CA certificates to as <id>.pem")
 	_ = cmd.MarkFlagRequired("config")

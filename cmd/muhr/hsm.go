@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -17,6 +21,7 @@ import (
 	"github.com/muhr-pki/muhr/config"
 	"github.com/muhr-pki/muhr/hsm"
 	"github.com/muhr-pki/muhr/hsm/pkcs11"
+	"github.com/muhr-pki/muhr/hsm/softhsm"
 )
 
 func newHSMCmd() *cobra.Command {
@@ -24,7 +29,7 @@ func newHSMCmd() *cobra.Command {
 		Use:   "hsm",
 		Short: "Set up the PKCS#11 token and see the keys on it",
 	}
-	cmd.AddCommand(newHSMInitTokenCmd(), newHSMKeysCmd())
+	cmd.AddCommand(newHSMInitTokenCmd(), newHSMKeysCmd(), newHSMBackupCmd(), newHSMRestoreCmd())
 	return cmd
 }
 
@@ -105,7 +110,7 @@ For SoftHSM2, SOFTHSM2_CONF chooses the token directory.`,
 				return errors.New("the security officer PIN and the user PIN must differ")
 			}
 			if err := pkcs11.InitToken(f.module, f.label, so, user); err != nil {
-				return hsmHint(err)
+				return f.hint(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "initialised token %q in %s\n", f.label, f.module)
 			return nil
@@ -130,15 +135,16 @@ func newHSMKeysCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tok, err := pkcs11.Open(cmd.Context(), pkcs11.Config{Module: f.module, TokenLabel: f.label, PIN: pin, Sessions: 1})
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			tok, err := pkcs11.Open(cmd.Context(), pkcs11.Config{Module: f.module, TokenLabel: f.label, PIN: pin, Sessions: 1, Logger: log})
 			clear(pin)
 			if err != nil {
-				return hsmHint(err)
+				return f.hint(err)
 			}
 			defer tok.Close()
 			keys, err := tok.Keys(cmd.Context())
 			if err != nil {
-				return hsmHint(err)
+				return f.hint(err)
 			}
 			return printKeys(cmd.OutOrStdout(), keys)
 		},
@@ -209,6 +215,30 @@ func capitalise(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// hint is hsmHint with the restore command for this token spelled out.
+func (f *tokenFlags) hint(err error) error {
+	var d *softhsm.DamageError
+	if !errors.As(err, &d) {
+		return hsmHint(err)
+	}
+	from := "<backup directory>"
+	if f.config != "" {
+		if b := softhsm.Latest(defaultBackupDir(f.config)); b != "" {
+			from = b
+		}
+	}
+	cfg := f.config
+	if cfg == "" {
+		cfg = "muhrd.yaml"
+	} else if abs, err := filepath.Abs(cfg); err == nil {
+		cfg = abs
+	}
+	if abs, err := filepath.Abs(from); err == nil && from != "<backup directory>" {
+		from = abs
+	}
+	return fmt.Errorf("%w\n  fix: muhr hsm restore --config %s --from %s", err, cfg, from)
+}
+
 // hsmHint adds what to do about an HSM error the message alone may not say.
 func hsmHint(err error) error {
 	switch {
@@ -220,4 +250,123 @@ func hsmHint(err error) error {
 		return fmt.Errorf("%w\n  fix: put the token's user PIN in the file given by --pin-file (or hsm.pin_file)", err)
 	}
 	return err
+}
+
+// defaultBackupDir is where token backups of the center configured by
+// cfgPath go: backup/ beside muhrd.yaml (the quickstart's $MUHR_HOME).
+func defaultBackupDir(cfgPath string) string {
+	return filepath.Join(filepath.Dir(cfgPath), "backup")
+}
+
+// softHSMLayout is the SoftHSM2 token directory this process uses for
+// module, or an error saying why backups do not apply.
+func softHSMLayout(module string) (softhsm.Layout, error) {
+	l, err := softhsm.Detect(module, os.Getenv("SOFTHSM2_CONF"))
+	if errors.Is(err, softhsm.ErrNotSoftHSM) {
+		return l, fmt.Errorf("%s is not SoftHSM2: back up a hardware HSM with its vendor's tools", module)
+	}
+	if err == nil && !l.Files {
+		return l, fmt.Errorf("%s uses objectstore.backend = db; muhr hsm backup copies the file backend only", l.Conf)
+	}
+	return l, err
+}
+
+// backupToken writes a verified backup of the SoftHSM2 token label into
+// out and says so on w.
+func backupToken(ctx context.Context, w io.Writer, module, label, out string) error {
+	l, err := softHSMLayout(module)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	m, err := softhsm.Backup(ctx, l.TokenDir, label, out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "backed up token %q (serial %s) to %s: %d files, SHA-256 verified (manifest.json)\n", m.Label, m.Serial, out, len(m.Files))
+	return nil
+}
+
+func newHSMBackupCmd() *cobra.Command {
+	var f tokenFlags
+	var out string
+	cmd := &cobra.Command{
+		Use:   "backup --config muhrd.yaml [--out DIR]",
+		Short: "Copy the SoftHSM2 token's files to a new directory with a verified SHA-256 manifest",
+		Long: `backup copies the token's directory (token.object, the key objects and
+generation) while holding the token lock that muhr and muhrd take around
+every login, so it never copies a half-written file; then it checks every
+copied file against the manifest. DIR (default backup/token-<UTC time> beside
+muhrd.yaml) must not exist; it is made mode 0700 with files 0600. The keys
+stay encrypted under the token's PINs: the backup is as safe as the PINs.
+No PIN is needed. Hardware HSMs are backed up with their vendor's tools.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.resolve(); err != nil {
+				return err
+			}
+			if out == "" {
+				if f.config == "" {
+					return errors.New("--out is required without --config")
+				}
+				out = filepath.Join(defaultBackupDir(f.config), softhsm.BackupName(time.Now()))
+			}
+			return backupToken(cmd.Context(), cmd.OutOrStdout(), f.module, f.label, out)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&out, "out", "", "new directory for the backup (default backup/token-<UTC time> beside --config)")
+	return cmd
+}
+
+func newHSMRestoreCmd() *cobra.Command {
+	var f tokenFlags
+	var from string
+	var other bool
+	cmd := &cobra.Command{
+		Use:   "restore --config muhrd.yaml --from DIR",
+		Short: "Put a SoftHSM2 token back from a backup made by muhr hsm backup",
+		Long: `restore verifies the backup (every file against manifest.json, and that its
+token.object is a whole token file), takes the token lock, copies the token
+directory it replaces aside (beside DIR, as replaced-<UTC time>) and writes
+the backup's directory in its place. It refuses a backup of another token
+label, or of another serial than the intact token it would replace, unless
+--other-token. A running muhrd finds the restored token by itself within
+seconds (it re-initialises the PKCS#11 library when the token reappears).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if from == "" {
+				return errors.New("--from is required: a directory written by muhr hsm backup")
+			}
+			if err := f.resolve(); err != nil {
+				return err
+			}
+			l, err := softHSMLayout(f.module)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			aside := filepath.Join(filepath.Dir(filepath.Clean(from)), "replaced-"+time.Now().UTC().Format("20060102T150405Z"))
+			res, err := softhsm.Restore(ctx, l.TokenDir, f.label, from, softhsm.RestoreOptions{OtherToken: other, Aside: aside})
+			if errors.Is(err, softhsm.ErrOtherToken) {
+				return fmt.Errorf("%w\n  fix: pick the backup of this token, or pass --other-token if replacing it is intended", err)
+			}
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "restored token %q (serial %s, backed up %s) to %s\n", res.Manifest.Label, res.Manifest.Serial,
+				res.Manifest.Created.Format(time.RFC3339), res.Dir)
+			if res.Replaced != "" {
+				fmt.Fprintf(w, "the token directory it replaced is kept in %s\n", res.Replaced)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&from, "from", "", "backup directory (written by muhr hsm backup)")
+	cmd.Flags().BoolVar(&other, "other-token", false, "allow a backup of another label or serial than the configured token")
+	return cmd
 }

@@ -31,9 +31,21 @@ func isCKR(err error, codes ...uint) bool {
 	return false
 }
 
+// errTokenGone says the token no longer answers for its slot (a SoftHSM2
+// whose token directory was removed), though the session calls may still
+// succeed; errReinitialised that the library was re-initialised since the
+// session was opened, so its handle is void.
+var (
+	errTokenGone     = errors.New("token not present")
+	errReinitialised = errors.New("PKCS#11 library re-initialised since the session was opened")
+)
+
 // sessionLost reports errors after which our sessions or our login are gone
 // and only re-opening and logging in again can help.
 func sessionLost(err error) bool {
+	if errors.Is(err, errTokenGone) || errors.Is(err, errReinitialised) {
+		return true
+	}
 	return isCKR(err,
 		pkcs11.CKR_SESSION_HANDLE_INVALID,
 		pkcs11.CKR_SESSION_CLOSED,

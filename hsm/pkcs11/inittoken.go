@@ -1,8 +1,10 @@
 package pkcs11
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/miekg/pkcs11"
 
@@ -25,6 +27,15 @@ func InitToken(modulePath, tokenLabel string, soPIN, userPIN []byte) error {
 	case len(soPIN) == 0 || len(userPIN) == 0:
 		return errors.New("pkcs11: security officer and user PINs must not be empty")
 	}
+	// C_InitToken and C_InitPIN write token files, C_Initialize reads them:
+	// all under the SoftHSM2 token lock.
+	g := newGuard(modulePath, slog.New(slog.DiscardHandler))
+	lock, err := g.lock(context.Background())
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	g.beforeLogin(tokenLabel)
 	mod, err := openModule(modulePath)
 	if err != nil {
 		return err
@@ -32,6 +43,8 @@ func InitToken(modulePath, tokenLabel string, soPIN, userPIN []byte) error {
 	defer mod.release()
 	mod.initMu.Lock()
 	defer mod.initMu.Unlock()
+	mod.opMu.RLock()
+	defer mod.opMu.RUnlock()
 	p11 := mod.ctx
 
 	if _, _, err := findToken(p11, modulePath, tokenLabel); err == nil {

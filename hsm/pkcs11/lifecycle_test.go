@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -69,14 +70,14 @@ func TestCloseWhileSigning(t *testing.T) {
 func TestSignContextCancelled(t *testing.T) {
 	_, _, s, _ := openWithKey(t, 1)
 	cs, ok := s.(interface {
-		SignContext(context.Context, []byte, crypto.SignerOpts) ([]byte, error)
+		SignContext(context.Context, io.Reader, []byte, crypto.SignerOpts) ([]byte, error)
 	})
 	if !ok {
 		t.Fatalf("%T has no SignContext", s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := cs.SignContext(ctx, digest(crypto.SHA256, "x"), crypto.SHA256); !errors.Is(err, context.Canceled) {
+	if _, err := cs.SignContext(ctx, rand.Reader, digest(crypto.SHA256, "x"), crypto.SHA256); !errors.Is(err, context.Canceled) {
 		t.Fatalf("SignContext with a cancelled context: %v", err)
 	}
 }

@@ -30,6 +30,12 @@ func (t *Token) Keys(ctx context.Context) ([]hsm.KeyInfo, error) {
 		}
 		return nil
 	})
+	if err == nil && len(out) == 0 {
+		// A vanished token shows no keys rather than an error.
+		if perr := t.stillPresent(ctx); perr != nil {
+			return nil, fmt.Errorf("%w: token %q: %w", hsm.ErrUnavailable, t.label, perr)
+		}
+	}
 	return out, err
 }
 

@@ -14,14 +14,18 @@ import (
 // session is a pooled PKCS#11 session and the generation (count of
 // completed re-logins) it was last known good in.
 type session struct {
-	h   pkcs11.SessionHandle
-	gen uint64
+	h     pkcs11.SessionHandle
+	gen   uint64
+	epoch uint64 // module epoch it was opened in
 }
 
 // sessionGone reports errors after which the token has already discarded the
 // session. Such a handle is dropped, never closed: a token may hand the same
 // number to a session opened since, and closing it would close that one.
 func sessionGone(err error) bool {
+	if errors.Is(err, errReinitialised) {
+		return true
+	}
 	return isCKR(err,
 		pkcs11.CKR_SESSION_HANDLE_INVALID,
 		pkcs11.CKR_SESSION_CLOSED,
@@ -38,27 +42,54 @@ const maxAttempts = 3
 
 // do runs fn on a pooled session. After an error that means the sessions or
 // the login are gone, it re-opens and logs in again and runs fn once more.
+// A key that cannot be found makes do check that the token is still
+// there: a vanished token (SoftHSM2 without its directory) shows no keys
+// rather than an error, and must be recovered, not reported as keyless.
 func (t *Token) do(ctx context.Context, fn func(sh pkcs11.SessionHandle, gen uint64) error) error {
 	for attempt := 1; ; attempt++ {
 		s, err := t.get(ctx)
 		if err != nil {
 			return err // already says what is wrong; get recovered if it could
 		}
-		err = fn(s.h, s.gen)
+		err = t.run(s, fn)
 		t.put(s, err)
+		if errors.Is(err, hsm.ErrKeyNotFound) && attempt < maxAttempts {
+			if perr := t.stillPresent(ctx); perr != nil {
+				err = perr
+			}
+		}
 		if err == nil || !sessionLost(err) {
 			return err
 		}
 		var nr noRetry
 		if errors.As(err, &nr) || attempt == maxAttempts {
 			// Heal the pool for the next caller, but report this failure.
-			_ = t.recover(ctx, s.gen, err, true)
+			_ = t.recover(ctx, s.gen, err)
 			return fmt.Errorf("%w: token %q: %w", hsm.ErrUnavailable, t.label, err)
 		}
-		if rerr := t.recover(ctx, s.gen, err, true); rerr != nil {
+		if rerr := t.recover(ctx, s.gen, err); rerr != nil {
 			return rerr
 		}
 	}
+}
+
+// run calls fn with the module's shared lock held, so that no
+// re-initialisation closes the session under it.
+func (t *Token) run(s session, fn func(sh pkcs11.SessionHandle, gen uint64) error) error {
+	t.mod.opMu.RLock()
+	defer t.mod.opMu.RUnlock()
+	if s.epoch != t.mod.epoch.Load() {
+		return errReinitialised
+	}
+	return fn(s.h, s.gen)
+}
+
+// stillPresent checks the token itself after a key was not found.
+func (t *Token) stillPresent(ctx context.Context) error {
+	t.mu.Lock()
+	slot, epoch := t.slot, t.epoch
+	t.mu.Unlock()
+	return t.present(ctx, slot, epoch, nil)
 }
 
 // get takes a session from the pool, opening one if none is idle. It waits
@@ -87,10 +118,14 @@ func (t *Token) take(ctx context.Context) (session, error) {
 		t.mu.Unlock()
 		return session{}, fmt.Errorf("%w: token %q is closed", hsm.ErrUnavailable, t.label)
 	}
-	if bad := t.unhealthy; bad != nil {
+	bad := t.unhealthy
+	if bad == nil && t.epoch != t.mod.epoch.Load() {
+		bad = errReinitialised // another Token re-initialised the library
+	}
+	if bad != nil {
 		gen := t.gen
 		t.mu.Unlock()
-		if err := t.recover(ctx, gen, bad, true); err != nil {
+		if err := t.recover(ctx, gen, bad); err != nil {
 			return session{}, err
 		}
 		t.mu.Lock()
@@ -101,24 +136,40 @@ func (t *Token) take(ctx context.Context) (session, error) {
 		t.mu.Unlock()
 		return s, nil
 	}
-	slot, gen := t.slot, t.gen
+	slot, gen, epoch := t.slot, t.gen, t.epoch
 	t.mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		h, err := t.p11.OpenSession(slot, sessionFlags)
+		h, err := t.openSession(ctx, slot, epoch)
 		if err == nil {
-			return session{h: h, gen: gen}, nil
+			return session{h: h, gen: gen, epoch: epoch}, nil
 		}
 		if !sessionLost(err) || attempt > 0 {
 			return session{}, fmt.Errorf("%w: open session on token %q: %w", hsm.ErrUnavailable, t.label, err)
 		}
 		// The slot may have changed (token re-inserted): recover re-finds it.
-		if rerr := t.recover(ctx, gen, err, true); rerr != nil {
+		if rerr := t.recover(ctx, gen, err); rerr != nil {
 			return session{}, rerr
 		}
 		t.mu.Lock()
-		slot, gen = t.slot, t.gen
+		slot, gen, epoch = t.slot, t.gen, t.epoch
 		t.mu.Unlock()
 	}
+}
+
+// openSession opens a session in slot if the library is still in epoch.
+// SoftHSM2 reads token.object when a session opens: under the guard's lock.
+func (t *Token) openSession(ctx context.Context, slot uint, epoch uint64) (pkcs11.SessionHandle, error) {
+	lock, err := t.guard.lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Unlock()
+	t.mod.opMu.RLock()
+	defer t.mod.opMu.RUnlock()
+	if t.mod.epoch.Load() != epoch {
+		return 0, errReinitialised
+	}
+	return t.p11.OpenSession(slot, sessionFlags)
 }
 
 // put hands a session back after an operation that ended with err.
@@ -128,42 +179,48 @@ func (t *Token) put(s session, err error) {
 	case sessionGone(err):
 		return // the token dropped it already; see sessionGone
 	case isCKR(err, pkcs11.CKR_DEVICE_ERROR):
-		_ = t.p11.CloseSession(s.h)
+		t.closeSessions([]session{s})
 		return
 	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		_ = t.p11.CloseSession(s.h)
+	if t.closed || s.epoch != t.epoch {
+		t.mu.Unlock()
+		t.closeSessions([]session{s})
 		return
 	}
 	// The session is alive; if it fails later, that is news since the
 	// current generation and must trigger a re-login.
 	s.gen = t.gen
 	t.idle = append(t.idle, s)
+	t.mu.Unlock()
 }
 
 // recover re-opens the login session and logs in again after cause, unless
 // another goroutine already did so since generation seen. Until it works,
 // Health and every operation return an error wrapping hsm.ErrUnavailable.
-// With wait false (Health) it does not queue behind a recovery in progress.
-func (t *Token) recover(ctx context.Context, seen uint64, cause error, wait bool) error {
-	if wait {
-		t.recoverMu.Lock()
-	} else if !t.recoverMu.TryLock() {
-		return errRecovering(t.label)
+func (t *Token) recover(ctx context.Context, seen uint64, cause error) error {
+	if err := t.lockRecovery(ctx); err != nil {
+		return err
 	}
-	defer t.recoverMu.Unlock()
+	defer func() { <-t.recoverMu }()
 	return t.recoverLocked(ctx, seen, cause)
 }
 
-func errRecovering(label string) error {
-	return fmt.Errorf("%w: token %q: re-login in progress", hsm.ErrUnavailable, label)
+// lockRecovery takes recoverMu, or gives up when ctx ends.
+func (t *Token) lockRecovery(ctx context.Context) error {
+	select {
+	case t.recoverMu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: token %q: waiting for a re-login: %w", hsm.ErrUnavailable, t.label, ctx.Err())
+	}
 }
 
 // recoverLocked is recover with recoverMu held. The generation counts
 // completed re-logins, so a caller that saw a failure before the last one
-// completed just tries again.
+// completed just tries again. If logging in again fails for any reason but
+// the PIN, the library is re-initialised once and the login tried again:
+// that is what makes SoftHSM2 see a token directory put back.
 func (t *Token) recoverLocked(ctx context.Context, seen uint64, cause error) error {
 	t.mu.Lock()
 	if t.closed {
@@ -180,6 +237,9 @@ func (t *Token) recoverLocked(ctx context.Context, seen uint64, cause error) err
 		t.mu.Unlock()
 		return err
 	}
+	if cause == nil {
+		cause = errors.New("no login session")
+	}
 	if t.unhealthy == nil {
 		t.unhealthy = fmt.Errorf("%w: token %q: %w", hsm.ErrUnavailable, t.label, cause)
 		t.log.Warn("PKCS#11 sessions or login lost; re-opening and logging in again", "cause", cause)
@@ -189,17 +249,15 @@ func (t *Token) recoverLocked(ctx context.Context, seen uint64, cause error) err
 	gone := sessionGone(cause)
 	retired := t.idle
 	if t.hasLogin {
-		retired = append(retired, session{h: t.login})
+		retired = append(retired, session{h: t.login, epoch: t.epoch})
 	}
 	t.idle, t.hasLogin = nil, false
 	t.mu.Unlock()
 	if !gone {
-		for _, s := range retired {
-			_ = t.p11.CloseSession(s.h)
-		}
+		t.closeSessions(retired)
 	}
 
-	slot, login, err := t.establish(ctx)
+	l, err := t.relogin(ctx)
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -218,12 +276,41 @@ func (t *Token) recoverLocked(ctx context.Context, seen uint64, cause error) err
 		return err
 	}
 	if t.closed { // Close ran while we were logging in
-		_ = t.p11.CloseSession(login)
+		t.mu.Unlock()
+		t.closeSessions([]session{{h: l.session, epoch: l.epoch}})
+		t.mu.Lock()
 		return fmt.Errorf("%w: token %q is closed", hsm.ErrUnavailable, t.label)
 	}
-	t.slot, t.login, t.hasLogin = slot, login, true
+	t.slot, t.epoch, t.login, t.hasLogin = l.slot, l.epoch, l.session, true
 	t.unhealthy = nil
 	t.gen++
 	t.log.Info("PKCS#11 token available again after re-login")
 	return nil
+}
+
+// relogin logs in again under the guard's lock, re-initialising the
+// library if the first attempt fails for a reason other than the PIN.
+func (t *Token) relogin(ctx context.Context) (established, error) {
+	lock, err := t.guard.lock(ctx)
+	if err != nil {
+		return established{}, err
+	}
+	defer lock.Unlock()
+	t.guard.beforeLogin(t.label)
+	l, err := t.establishLocked(ctx)
+	if !worthReinit(ctx, t.mod, err) {
+		return l, err
+	}
+	t.log.Warn("re-initialising the PKCS#11 library to find the token again", "err", err)
+	if rerr := t.mod.reinit(); rerr != nil {
+		return established{}, fmt.Errorf("%w (and re-initialising failed: %w)", err, rerr)
+	}
+	return t.establishLocked(ctx)
+}
+
+// worthReinit reports whether a failed login might succeed after the
+// library is re-initialised: not for a PIN problem, nor when the caller
+// has given up, nor for a library someone else initialised.
+func worthReinit(ctx context.Context, m *module, err error) bool {
+	return err != nil && !errors.Is(err, hsm.ErrPINIncorrect) && ctx.Err() == nil && m.owned
 }

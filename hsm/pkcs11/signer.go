@@ -31,6 +31,8 @@ type signer struct {
 	gen    uint64 // Token generation handle was found in
 }
 
+var _ hsm.ContextSigner = (*signer)(nil)
+
 func (t *Token) newSigner(label string, id []byte, keyType uint, pub crypto.PublicKey, h pkcs11.ObjectHandle, gen uint64) *signer {
 	return &signer{t: t, label: label, id: id, keyType: keyType, pub: pub, handle: h, gen: gen}
 }
@@ -44,12 +46,14 @@ func (s *signer) Label() string { return s.label }
 // Sign signs digest on the token; rand is unused (the token draws its own).
 // ECDSA signatures come back ASN.1 DER encoded; *rsa.PSSOptions selects
 // RSA-PSS, any other opts PKCS#1 v1.5.
-func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
-	return s.SignContext(context.Background(), digest, opts)
+func (s *signer) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return s.SignContext(context.Background(), rand, digest, opts)
 }
 
-// SignContext is Sign with a context bounding the wait for a free session.
-func (s *signer) SignContext(ctx context.Context, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+// SignContext is Sign bounded by ctx: waiting for a free session, for the
+// token lock and for a re-login all end when ctx does (a PKCS#11 call
+// already running on the token cannot be interrupted, so it finishes).
+func (s *signer) SignContext(ctx context.Context, _ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
 	mech, input, err := s.mechanism(digest, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pkcs11: sign with %q: %w", s.label, err)

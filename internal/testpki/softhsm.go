@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/muhr-pki/muhr/hsm/pkcs11"
+	"github.com/muhr-pki/muhr/hsm/softhsm"
 )
 
 // SoftHSMToken is a fresh SoftHSM2 token made for one test.
@@ -30,6 +31,30 @@ type SoftHSMToken struct {
 // Config is the pkcs11.Config that opens this token.
 func (s SoftHSMToken) Config(sessions int) pkcs11.Config {
 	return pkcs11.Config{Module: s.Module, TokenLabel: s.Label, PIN: s.PIN, Sessions: sessions}
+}
+
+// TokenDir is SoftHSM2's directories.tokendir for this token's process.
+func (s SoftHSMToken) TokenDir(t testing.TB) string {
+	t.Helper()
+	l, err := softhsm.LoadLayout(s.Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.TokenDir
+}
+
+// Dir is the directory under TokenDir that holds this token's files.
+func (s SoftHSMToken) Dir(t testing.TB) string {
+	t.Helper()
+	es, err := softhsm.Scan(s.TokenDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := softhsm.Find(es, s.Label)
+	if !ok {
+		t.Fatalf("testpki: no directory holds token %q", s.Label)
+	}
+	return e.Dir
 }
 
 // softHSMModules are where Debian/Ubuntu (and then others) put SoftHSM2.
