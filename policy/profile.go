@@ -83,6 +83,7 @@ func (p Profile) Build(id Identity, pub crypto.PublicKey, issuer *x509.Certifica
 	if p.build == nil {
 		return nil, fmt.Errorf("%w: %q is not a built-in profile (use ProfileByName)", ErrUnknownProfile, p.Name)
 	}
+	id = id.NFC()
 	if !p.AllowedIssuer(cfg.IssuerKind) {
 		return nil, fmt.Errorf("%s: %w: a %q CA may not issue it (allowed: %s)",
 			p, ErrIssuerNotAllowed, cfg.IssuerKind, strings.Join(p.Issuers, ", "))
