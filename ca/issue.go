@@ -167,7 +167,7 @@ func (i *Issuer) Issue(ctx context.Context, p *Prepared) (*x509.Certificate, err
 
 	done := i.opts.Clock().UTC()
 	err = i.opts.Store.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		if err := tx.InsertCertificate(ctx, store.Certificate{IssuerID: i.ca.ID, Serial: serial, Subject: cert.Subject.String(),
+		if err := tx.InsertCertificate(ctx, store.Certificate{IssuerID: i.ca.ID, Serial: serial, Subject: policy.SubjectString(cert.RawSubject),
 			Profile: p.profile, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: der, Status: store.CertStatusValid}); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/muhr-pki/muhr/audit"
 	"github.com/muhr-pki/muhr/hsm"
+	"github.com/muhr-pki/muhr/policy"
 	"github.com/muhr-pki/muhr/store"
 )
 
@@ -225,9 +226,9 @@ func (c *Ceremony) sign(b *builder, kind string, tmpl, parent *x509.Certificate,
 
 func (c *Ceremony) record(res *result, role, id, profile, issuerID string, pt *party, actor string) {
 	res.certs = append(res.certs, store.Certificate{IssuerID: issuerID, Serial: new(big.Int).Set(pt.cert.SerialNumber),
-		Subject: pt.cert.Subject.String(), Profile: profile, NotBefore: pt.cert.NotBefore, NotAfter: pt.cert.NotAfter,
+		Subject: policy.SubjectString(pt.cert.RawSubject), Profile: profile, NotBefore: pt.cert.NotBefore, NotAfter: pt.cert.NotAfter,
 		DER: pt.der, Status: store.CertStatusValid})
-	m := Made{Role: role, ID: id, Subject: SubjectString(parseSubject(pt.cert.RawSubject)), KeyLabel: pt.label, Fingerprint: Fingerprint(pt.der),
+	m := Made{Role: role, ID: id, Subject: policy.SubjectString(pt.cert.RawSubject), KeyLabel: pt.label, Fingerprint: Fingerprint(pt.der),
 		Cert: pt.cert, DER: pt.der}
 	res.made = append(res.made, m)
 	res.audits = append(res.audits, audit.Entry{Actor: actor, Action: "cert.issue", Object: fmt.Sprintf("cert/%s/%x", issuerID, pt.cert.SerialNumber),
@@ -301,7 +302,7 @@ func (c *Ceremony) firstCRL(b *builder, actor string, plan CAPlan, pt *party, re
 		return fmt.Errorf("ceremony: HSM signature on CRL of %s does not verify: %w", plan.ID, err)
 	}
 	res.crls = append(res.crls, store.CRL{IssuerID: plan.ID, Number: big.NewInt(1), ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate, DER: der})
-	res.made = append(res.made, Made{Role: "crl", ID: plan.ID, Subject: SubjectString(parseSubject(pt.cert.RawSubject)), KeyLabel: pt.label, Fingerprint: Fingerprint(der), DER: der})
+	res.made = append(res.made, Made{Role: "crl", ID: plan.ID, Subject: policy.SubjectString(pt.cert.RawSubject), KeyLabel: pt.label, Fingerprint: Fingerprint(der), DER: der})
 	d, _ := json.Marshal(map[string]any{"number": 1, "next_update": rl.NextUpdate.UTC().Format(time.RFC3339), "sha256": Fingerprint(der)})
 	res.audits = append(res.audits, audit.Entry{Actor: actor, Action: "crl.issue", Object: "crl/" + plan.ID + "/1", Details: json.RawMessage(d)})
 	return nil

@@ -103,10 +103,9 @@ func kindProfile(k Kind) (lintProfile, error) {
 	case KindOCSPSigner:
 		// The CA/B OCSP-responder lints (nocheck present, keyUsage, no CDP)
 		// run whatever the EKU and are exactly the checks a responder needs.
-		return lintProfile{sources: withBR, endEntity: true, exclude: []reasoned{{
-			"e_ocsp_cert_cp_forbidden",
-			"CA/B BR 7.1.2.8 forbids certificatePolicies in a web-PKI responder; ETSI EN 319 411-2 wants NCP+ in ours",
-		}}}, nil
+		// e_ocsp_cert_cp_forbidden runs too: the responder carries no
+		// certificatePolicies (see OCSPSigner).
+		return lintProfile{sources: withBR, endEntity: true}, nil
 	case KindTSAUnit:
 		// The BR lints never apply to a certificate with only timeStamping
 		// EKU; the code-signing BR timestamp lints only run under the CA/B

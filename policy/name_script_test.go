@@ -12,8 +12,8 @@ import (
 // "Ӯро" typed as "У" + U+0304 COMBINING MACRON, and the Tajik letters of
 // issue 4 in decomposed form where Unicode has one.
 const (
-	nfdUro     = "У\u0304ро"     // Ӯро
-	nfcUro     = "\u04EEро"      // Ӯро
+	nfdUro     = "У\u0304ро"    // Ӯро
+	nfcUro     = "\u04EEро"     // Ӯро
 	nfdSurname = "Ҳаи\u0306дар" // Ҳайдар: й as и + U+0306 COMBINING BREVE
 )
 
