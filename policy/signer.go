@@ -114,4 +114,3 @@ func signer(p SignerParams, def period, withRevocation, withPolicies bool, extra
 	}
 	return t, nil
 }
-
