@@ -233,6 +233,10 @@ func TestCeremonyRefusesBadPlans(t *testing.T) {
 		"tsa issuer":    {func(p *ca.Plan) { p.TSA.Issuer = "root-demo" }, "tsa.issuer"},
 		"bad id":        {func(p *ca.Plan) { p.Root.ID = "Root/1" }, "root.id"},
 		"no actor":      {func(p *ca.Plan) { p.Actor = "" }, "actor"},
+		// The one CA-id rule: a dot would be written into URLs the repository refuses.
+		"dotted id":    {func(p *ca.Plan) { p.Issuing[0].ID = "qca.2027" }, "issuing[0].id"},
+		"oid spelling": {func(p *ca.Plan) { p.PolicyOID = "1.3.6.1.4.1.059999.1.1" }, "policy_oid"},
+		"tsa oid":      {func(p *ca.Plan) { p.TSA.Policies = []string{"0.4.0.2023.1.01"} }, "tsa.policies[0]"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

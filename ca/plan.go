@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/muhr-pki/muhr/hsm"
+	"github.com/muhr-pki/muhr/policy"
+	"github.com/muhr-pki/muhr/policy/ids"
 )
 
 // Plan is ceremony.yaml: the hierarchy a key ceremony creates. It is decoded
@@ -73,11 +75,7 @@ type TSAPlan struct {
 	Policies []string `yaml:"policies"`
 }
 
-var (
-	caIDPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	labelPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-	dottedOIDRegex = regexp.MustCompile(`^[0-2](\.(0|[1-9][0-9]*))+$`)
-)
+var labelPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // ErrPlan marks a ceremony file that cannot be performed as written.
 var ErrPlan = errors.New("ceremony plan")
@@ -98,8 +96,8 @@ func (k KeyPlan) validate(field string) (hsm.KeyAlgorithm, error) {
 }
 
 func (c CAPlan) validate(field string) error {
-	if !caIDPattern.MatchString(c.ID) {
-		return planErr("%s.id: %q must be 1-63 of a-z 0-9 - (it is used in URLs)", field, c.ID)
+	if err := ids.CheckCA(c.ID); err != nil {
+		return planErr("%s.id: %v", field, err)
 	}
 	if _, err := c.Key.validate(field + ".key"); err != nil {
 		return err
@@ -118,8 +116,8 @@ func (p *Plan) Validate() error {
 	if p.Actor == "" {
 		return planErr("actor: required (who performs the ceremony, for the audit log)")
 	}
-	if !dottedOIDRegex.MatchString(p.PolicyOID) {
-		return planErr("policy_oid: %q is not a dotted OID", p.PolicyOID)
+	if _, err := policy.ParseOID(p.PolicyOID); err != nil {
+		return planErr("policy_oid: %v", err)
 	}
 	if err := p.Root.validate("root"); err != nil {
 		return err
@@ -180,11 +178,11 @@ func (p *Plan) Validate() error {
 		return planErr("tsa.validity: required")
 	}
 	if len(p.TSA.Policies) == 0 {
-		p.TSA.Policies = []string{"0.4.0.2023.1.1"}
+		p.TSA.Policies = []string{policy.TSABestPracticesPolicy().String()}
 	}
 	for i, o := range p.TSA.Policies {
-		if !dottedOIDRegex.MatchString(o) {
-			return planErr("tsa.policies[%d]: %q is not a dotted OID", i, o)
+		if _, err := policy.ParseOID(o); err != nil {
+			return planErr("tsa.policies[%d]: %v", i, err)
 		}
 	}
 	return nil

@@ -22,7 +22,7 @@ type builder struct {
 }
 
 func (c *Ceremony) builder(p *Plan, now time.Time) (*builder, error) {
-	oid, err := x509.ParseOID(p.PolicyOID)
+	oid, err := policy.ParseOID(p.PolicyOID)
 	if err != nil {
 		return nil, planErr("policy_oid: %v", err)
 	}
@@ -98,7 +98,7 @@ func (b *builder) tsaUnit(plan TSAPlan, pub crypto.PublicKey, issuer *x509.Certi
 	}
 	var pols []x509.OID
 	for i, s := range plan.Policies {
-		oid, err := x509.ParseOID(s)
+		oid, err := policy.ParseOID(s)
 		if err != nil {
 			return nil, planErr("tsa.policies[%d]: %v", i, err)
 		}

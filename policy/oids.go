@@ -3,6 +3,8 @@ package policy
 import (
 	"crypto/x509"
 	"encoding/asn1"
+
+	"github.com/muhr-pki/muhr/policy/ids"
 )
 
 // Attribute types of the subject names we write (X.520, EN 319 412-1).
@@ -71,8 +73,12 @@ func NCPPlusPolicy() x509.OID { return oidNCPPlus }
 // time-stamp policy 0.4.0.2023.1.1, the default accepted TSA policy.
 func TSABestPracticesPolicy() x509.OID { return oidTSABestPrc }
 
+// ParseOID parses a dotted OID in its canonical spelling (ids.ParseOID),
+// the one rule for OIDs in config files and ceremony plans.
+func ParseOID(s string) (x509.OID, error) { return ids.ParseOID(s) }
+
 func mustOID(s string) x509.OID {
-	o, err := x509.ParseOID(s)
+	o, err := ids.ParseOID(s)
 	if err != nil {
 		panic("policy: bad built-in OID " + s + ": " + err.Error())
 	}

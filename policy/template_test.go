@@ -261,6 +261,8 @@ func TestCALinks(t *testing.T) {
 	for _, c := range []struct{ url, id string }{
 		{"ftp://x/", "a"}, {"http://", "a"}, {"http://x?q=1", "a"}, {"http://u@x", "a"}, {"http://x/ü", "a"},
 		{"http://x", ""}, {"http://x", "../root"}, {"http://x", "a/b"}, {"http://x", ".hidden"},
+		// The one CA-id rule (ids.CheckCA): what the repository serves.
+		{"http://x", "qca.2027"}, {"http://x", "QCA"}, {"http://x", "qca_1"},
 	} {
 		if _, err := CALinks(c.url, c.id); err == nil {
 			t.Errorf("CALinks(%q, %q) accepted", c.url, c.id)
