@@ -37,9 +37,12 @@ func TestProfilesOpenSSLVerify(t *testing.T) {
 			got := issueProfile(t, h, c)
 			writeCert(t, dir, c.name, got.der)
 			args := append([]string{"verify"}, at...)
-			if c.caKind == CAKindManagement {
+			switch c.caKind {
+			case CAKindManagement:
 				args = append(args, "-CAfile", "management-ca.pem")
-			} else {
+			case CAKindServices:
+				args = append(args, "-CAfile", "root-ca.pem", "-untrusted", "services-ca.pem")
+			default:
 				args = append(args, "-CAfile", "root-ca.pem", "-untrusted", "issuing-ca.pem")
 			}
 			switch c.profile {
