@@ -81,8 +81,11 @@ func (i *Issuer) build(req Request, pub crypto.PublicKey, serial *big.Int) (*x50
 	if err != nil {
 		return nil, "", "", fmt.Errorf("%w: %w", ErrRequest, err)
 	}
-	if !prof.AllowedIssuer(i.ca.Kind) {
-		return nil, "", "", fmt.Errorf("%w: %s from %s CA %s", ErrWrongIssuer, prof, i.ca.Kind, i.ca.ID)
+	// The kind the CA issues as: a services CA's row says "issuing", its
+	// certificate says what it is.
+	kind := policy.IssuerKind(i.ca.Kind, i.cert)
+	if !prof.AllowedIssuer(kind) {
+		return nil, "", "", fmt.Errorf("%w: %s from %s CA %s (allowed: %s)", ErrWrongIssuer, prof, kind, i.ca.ID, strings.Join(prof.Issuers, ", "))
 	}
 	s := i.opts.Settings
 	if err := s.Validate(); err != nil {
@@ -93,7 +96,7 @@ func (i *Issuer) build(req Request, pub crypto.PublicKey, serial *big.Int) (*x50
 		return nil, "", "", fmt.Errorf("issuer: %w", err)
 	}
 	tmpl, err := prof.Build(req.Identity, pub, i.cert, policy.ProfileConfig{
-		IssuerKind: i.ca.Kind, IssuerLinks: links, CenterPolicy: s.CenterPolicy, PDS: s.PDS,
+		IssuerKind: kind, IssuerLinks: links, CenterPolicy: s.CenterPolicy, PDS: s.PDS,
 		RetentionYears: s.RetentionYears, Validity: s.Validity[prof.Name], QSCD: req.QSCD,
 		Now: i.opts.Clock().UTC().Truncate(time.Second), Serial: serial, Rules: s.Rules,
 	})

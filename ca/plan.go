@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/muhr-pki/muhr/hsm"
@@ -23,10 +24,13 @@ type Plan struct {
 	// written next to the ETSI policy OIDs.
 	PolicyOID string `yaml:"policy_oid"`
 
-	Root       CAPlan        `yaml:"root"`
-	Issuing    []IssuingPlan `yaml:"issuing"`
-	Management CAPlan        `yaml:"management"`
-	TSA        TSAPlan       `yaml:"tsa"`
+	Root    CAPlan        `yaml:"root"`
+	Issuing []IssuingPlan `yaml:"issuing"`
+	// Services are the CAs of departmental TLS server certificates, under
+	// the root, each limited to its DNS suffixes (optional).
+	Services   []ServicesPlan `yaml:"services"`
+	Management CAPlan         `yaml:"management"`
+	TSA        TSAPlan        `yaml:"tsa"`
 }
 
 // KeyPlan names a key to generate on the token.
@@ -57,6 +61,14 @@ type CAPlan struct {
 type IssuingPlan struct {
 	CAPlan     `yaml:",inline"`
 	OCSPSigner SignerPlan `yaml:"ocsp_signer"`
+}
+
+// ServicesPlan is a services CA under the root with its OCSP signer: the
+// only CA that issues tls-server certificates, and only for names under
+// DNSSuffixes, which its certificate's nameConstraints permit.
+type ServicesPlan struct {
+	IssuingPlan `yaml:",inline"`
+	DNSSuffixes []string `yaml:"dns_suffixes"`
 }
 
 // SignerPlan describes a delegated signer certificate (OCSP, TSA).
@@ -143,8 +155,25 @@ func (p *Plan) Validate() error {
 		labels[label] = field
 		return nil
 	}
+	subs := make([]IssuingPlan, 0, len(p.Issuing)+len(p.Services))
+	fields := make([]string, 0, cap(subs))
 	for i, is := range p.Issuing {
-		field := fmt.Sprintf("issuing[%d]", i)
+		subs, fields = append(subs, is), append(fields, fmt.Sprintf("issuing[%d]", i))
+	}
+	for i, sv := range p.Services {
+		field := fmt.Sprintf("services[%d]", i)
+		if len(sv.DNSSuffixes) == 0 {
+			return planErr("%s.dns_suffixes: at least one is required (e.g. [gov.tj])", field)
+		}
+		for j, s := range sv.DNSSuffixes {
+			if err := policy.CheckDNSSuffix(s); err != nil {
+				return planErr("%s.dns_suffixes[%d]: %v", field, j, err)
+			}
+		}
+		subs, fields = append(subs, sv.IssuingPlan), append(fields, field)
+	}
+	for n, is := range subs {
+		field := fields[n]
 		if err := is.validate(field); err != nil {
 			return err
 		}
@@ -165,7 +194,7 @@ func (p *Plan) Validate() error {
 			return planErr("%s.ocsp_signer.validity: %v must be more than 0 and at most 2160h (90 days): the signer is not revocable (ocsp-nocheck)", field, is.OCSPSigner.Validity)
 		}
 	}
-	if _, ok := ids[p.TSA.Issuer]; !ok || p.TSA.Issuer == p.Root.ID || p.TSA.Issuer == p.Management.ID {
+	if f, ok := ids[p.TSA.Issuer]; !ok || !strings.HasPrefix(f, "issuing[") {
 		return planErr("tsa.issuer: %q is not one of the issuing CAs", p.TSA.Issuer)
 	}
 	if _, err := p.TSA.Key.validate("tsa.key"); err != nil {

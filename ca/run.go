@@ -138,6 +138,27 @@ func (c *Ceremony) perform(ctx context.Context, p *Plan, generated *[]string) ([
 		}
 	}
 
+	for _, sv := range p.Services {
+		sp, err := c.generate(ctx, sv.Key, p.Actor, generated, res)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.services(b, p.Actor, sv, root, p.Root.ID, sp, res); err != nil {
+			return nil, err
+		}
+		op, err := c.generate(ctx, sv.OCSPSigner.Key, p.Actor, generated, res)
+		if err != nil {
+			return nil, err
+		}
+		tmpl, err := b.ocspSigner(sv.IssuingPlan, op.signer.Public(), sp.cert)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.issueSigner(ctx, b, p.Actor, tmpl, store.SignerRoleOCSP, sv.ID, sp, op, res); err != nil {
+			return nil, err
+		}
+	}
+
 	mg, err := c.generate(ctx, p.Management.Key, p.Actor, generated, res)
 	if err != nil {
 		return nil, err
@@ -262,8 +283,33 @@ func (c *Ceremony) subordinate(ctx context.Context, b *builder, actor string, pl
 	return c.firstCRL(b, actor, plan.CAPlan, pt, res)
 }
 
+// services makes a services CA under the root. Its store row says
+// "issuing" (the schema's kinds predate it: root, issuing, management);
+// policy.IssuerKind tells it apart by its certificate, whose name
+// constraints are what actually limits it.
+func (c *Ceremony) services(b *builder, actor string, plan ServicesPlan, parent *party, parentID string, pt *party, res *result) error {
+	tmpl, err := b.servicesCA(plan, pt.signer.Public(), parent.cert, parentID)
+	if err != nil {
+		return err
+	}
+	if pt.der, pt.cert, err = c.sign(b, policy.CAKindServices, tmpl, parent.cert, pt.signer.Public(), parent.signer); err != nil {
+		return err
+	}
+	if k := policy.IssuerKind(store.CAKindIssuing, pt.cert); k != policy.CAKindServices {
+		return fmt.Errorf("ceremony: services CA %s certificate reads as a %s CA", plan.ID, k)
+	}
+	c.addCAKind(res, plan.ID, store.CAKindIssuing, policy.CAKindServices, parentID, pt, actor)
+	c.record(res, policy.CAKindServices, plan.ID, "services-ca", parentID, pt, actor)
+	return c.firstCRL(b, actor, plan.CAPlan, pt, res)
+}
+
 func (c *Ceremony) addCA(res *result, id, kind, parentID string, pt *party, actor string) {
-	res.cas = append(res.cas, store.CA{ID: id, Kind: kind, ParentID: parentID, KeyLabel: pt.label, CertDER: pt.der,
+	c.addCAKind(res, id, kind, kind, parentID, pt, actor)
+}
+
+// addCAKind stores a CA row of kind stored, audited as kind.
+func (c *Ceremony) addCAKind(res *result, id, stored, kind, parentID string, pt *party, actor string) {
+	res.cas = append(res.cas, store.CA{ID: id, Kind: stored, ParentID: parentID, KeyLabel: pt.label, CertDER: pt.der,
 		Status: store.CAStatusActive, CreatedAt: c.now()})
 	res.audits = append(res.audits, audit.Entry{Actor: actor, Action: "ca.create", Object: "ca/" + id,
 		Details: map[string]any{"kind": kind, "parent": parentID, "key_label": pt.label, "sha256": Fingerprint(pt.der)}})
