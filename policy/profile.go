@@ -48,6 +48,16 @@ func IssuerKind(stored string, cert *x509.Certificate) string {
 	return stored
 }
 
+// IssuerKindDER is IssuerKind for a CA certificate in DER, as the store
+// holds it; a certificate that does not parse leaves the stored kind.
+func IssuerKindDER(stored string, certDER []byte) string {
+	c, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return stored
+	}
+	return IssuerKind(stored, c)
+}
+
 func isServicesCA(c *x509.Certificate) bool {
 	return c != nil && c.IsCA && c.PermittedDNSDomainsCritical && len(c.PermittedDNSDomains) > 0 &&
 		slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) && len(c.UnknownExtKeyUsage) == 0

@@ -30,6 +30,10 @@ func TestServicesCATemplate(t *testing.T) {
 		IssuerKind(CAKindIssuing, h.issuing.cert) != CAKindIssuing || IssuerKind(CAKindRoot, h.root.cert) != CAKindRoot {
 		t.Error("IssuerKind misclassifies")
 	}
+	if IssuerKindDER(CAKindIssuing, h.services.der) != CAKindServices || IssuerKindDER(CAKindIssuing, h.issuing.der) != CAKindIssuing ||
+		IssuerKindDER(CAKindIssuing, []byte{0x30, 0}) != CAKindIssuing {
+		t.Error("IssuerKindDER misclassifies")
+	}
 
 	key := newKey(t, elliptic.P256()).Public()
 	ok := ServicesCAParams{CAParams: CAParams{Subject: orgName("X CA"), Serial: mustSerial(t), PublicKey: key, NotBefore: testNow},
