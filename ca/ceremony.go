@@ -35,7 +35,7 @@ type Ceremony struct {
 
 // Made is one thing the ceremony created.
 type Made struct {
-	Role        string // root, issuing, management, ocsp-signer, tsa-unit, crl
+	Role        string // root, issuing, services, management, ocsp, tsa, crl
 	ID          string // CA id, or the CA the signer or CRL belongs to
 	Subject     string
 	KeyLabel    string
@@ -98,6 +98,9 @@ func (p *Plan) caIDs() []string {
 	for _, is := range p.Issuing {
 		ids = append(ids, is.ID)
 	}
+	for _, sv := range p.Services {
+		ids = append(ids, sv.ID)
+	}
 	return ids
 }
 
@@ -105,6 +108,9 @@ func (p *Plan) keyPlans() []KeyPlan {
 	ks := []KeyPlan{p.Root.Key, p.Management.Key, p.TSA.Key}
 	for _, is := range p.Issuing {
 		ks = append(ks, is.Key, is.OCSPSigner.Key)
+	}
+	for _, sv := range p.Services {
+		ks = append(ks, sv.Key, sv.OCSPSigner.Key)
 	}
 	return ks
 }

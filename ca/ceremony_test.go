@@ -97,7 +97,7 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 			for _, m := range made {
 				byRole[m.Role] = append(byRole[m.Role], m)
 			}
-			for role, n := range map[string]int{"root": 1, "issuing": 1, "management": 1, "ocsp": 1, "tsa": 1, "crl": 3} {
+			for role, n := range map[string]int{"root": 1, "issuing": 1, "services": 1, "management": 1, "ocsp": 2, "tsa": 1, "crl": 4} {
 				if len(byRole[role]) != n {
 					t.Fatalf("made %d %s, want %d", len(byRole[role]), role, n)
 				}
@@ -106,6 +106,11 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 			root := writePEM(t, dir, "root.pem", byRole["root"][0].DER)
 			issuing := writePEM(t, dir, "issuing.pem", byRole["issuing"][0].DER)
 			mgmt := writePEM(t, dir, "mgmt.pem", byRole["management"][0].DER)
+			services := writePEM(t, dir, "services.pem", byRole["services"][0].DER)
+			ocspOf := map[string][]byte{}
+			for _, m := range byRole["ocsp"] {
+				ocspOf[m.ID] = m.DER
+			}
 			verify := func(caFile string, untrusted string, leaf string, extra ...string) {
 				t.Helper()
 				args := []string{"verify", "-CAfile", caFile}
@@ -121,12 +126,14 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 			verify(root, "", root)
 			verify(root, "", issuing)
 			verify(mgmt, "", mgmt)
-			verify(root, issuing, writePEM(t, dir, "ocsp.pem", byRole["ocsp"][0].DER))
+			verify(root, issuing, writePEM(t, dir, "ocsp.pem", ocspOf["qca-demo"]))
+			verify(root, "", services)
+			verify(root, services, writePEM(t, dir, "svc-ocsp.pem", ocspOf["svc-demo"]), "-purpose", "ocsphelper")
 			verify(root, issuing, writePEM(t, dir, "tsa.pem", byRole["tsa"][0].DER), "-purpose", "timestampsign")
 
 			// Every certificate and CRL passes zlint as stored.
 			linter := policy.NewLinter()
-			kinds := map[string]policy.Kind{"root": policy.KindRootCA, "issuing": policy.KindIssuingCA,
+			kinds := map[string]policy.Kind{"root": policy.KindRootCA, "issuing": policy.KindIssuingCA, "services": policy.KindServicesCA,
 				"management": policy.KindManagementCA, "ocsp": policy.KindOCSPSigner, "tsa": policy.KindTSAUnit}
 			for _, m := range made {
 				var res policy.Result
@@ -141,6 +148,17 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 				if err := res.Err(); err != nil {
 					t.Errorf("%s %s: %v", m.Role, m.ID, err)
 				}
+				// No finding is excluded or accepted for the CAs any more.
+				if m.Role == "issuing" || m.Role == "services" {
+					for _, f := range res.Findings {
+						t.Errorf("%s %s: %v", m.Role, m.ID, f)
+					}
+				}
+			}
+			// The services CA is limited to the configured suffix.
+			svc, _ := x509.ParseCertificate(byRole["services"][0].DER)
+			if !svc.PermittedDNSDomainsCritical || len(svc.PermittedDNSDomains) != 1 || svc.PermittedDNSDomains[0] != "demo.gov.tj" {
+				t.Errorf("services CA name constraints %v (critical %v)", svc.PermittedDNSDomains, svc.PermittedDNSDomainsCritical)
 			}
 
 			// The keys are on the token, sensitive and never extractable.
@@ -148,8 +166,8 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(infos) != 5 {
-				t.Fatalf("token holds %d keys, want 5", len(infos))
+			if len(infos) != 7 {
+				t.Fatalf("token holds %d keys, want 7", len(infos))
 			}
 			for _, k := range infos {
 				if !k.Sensitive || k.Extractable || !k.AlwaysSensitive || !k.NeverExtractable {
@@ -159,10 +177,33 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 
 			// What was stored: CAs, the root CRL, the signers, each issued
 			// certificate under a reserved serial.
-			for id, kind := range map[string]string{"root-demo": store.CAKindRoot, "qca-demo": store.CAKindIssuing, "mgmt-demo": store.CAKindManagement} {
+			// The services CA's row says issuing (the schema's kinds); its
+			// certificate makes it issue as a services CA.
+			for id, kind := range map[string][2]string{"root-demo": {store.CAKindRoot, policy.CAKindRoot},
+				"qca-demo": {store.CAKindIssuing, policy.CAKindIssuing}, "svc-demo": {store.CAKindIssuing, policy.CAKindServices},
+				"mgmt-demo": {store.CAKindManagement, policy.CAKindManagement}} {
 				c, err := st.GetCA(ctx, id)
-				if err != nil || c.Kind != kind || c.Status != store.CAStatusActive {
+				if err != nil || c.Kind != kind[0] || c.Status != store.CAStatusActive {
 					t.Fatalf("CA %s = %+v, %v", id, c, err)
+				}
+				cert, err := x509.ParseCertificate(c.CertDER)
+				if err != nil || policy.IssuerKind(c.Kind, cert) != kind[1] {
+					t.Fatalf("CA %s issues as %q, want %q (%v)", id, policy.IssuerKind(c.Kind, cert), kind[1], err)
+				}
+			}
+			// The subject column is readable (RFC 4514, UTF-8), not hex.
+			for _, m := range made {
+				if m.Role == "crl" {
+					continue
+				}
+				stored, err := st.GetCertificate(ctx, issuerOf(m), m.Cert.SerialNumber)
+				if err != nil {
+					t.Fatalf("%s %s stored: %v", m.Role, m.ID, err)
+				}
+				if stored.Subject != policy.SubjectString(m.Cert.RawSubject) || strings.Contains(stored.Subject, "#") ||
+					!strings.Contains(stored.Subject, "O=Маркази миллии сертификатсиякунӣ (DEMO)") ||
+					!strings.Contains(stored.Subject, "organizationIdentifier=NTRTJ-0000000001") {
+					t.Errorf("%s %s: stored subject %q", m.Role, m.ID, stored.Subject)
 				}
 			}
 			crl, err := st.LatestCRL(ctx, "root-demo")
@@ -197,8 +238,8 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 			for _, r := range recs {
 				actions[r.Action]++
 			}
-			if actions["key.generate"] != 5 || actions["ca.create"] != 3 || actions["crl.issue"] != 3 ||
-				actions["cert.issue"] != 5 || actions["ceremony.complete"] != 1 {
+			if actions["key.generate"] != 7 || actions["ca.create"] != 4 || actions["crl.issue"] != 4 ||
+				actions["cert.issue"] != 7 || actions["ceremony.complete"] != 1 {
 				t.Fatalf("audit actions %v", actions)
 			}
 
@@ -233,6 +274,15 @@ func TestCeremonyRefusesBadPlans(t *testing.T) {
 		"tsa issuer":    {func(p *ca.Plan) { p.TSA.Issuer = "root-demo" }, "tsa.issuer"},
 		"bad id":        {func(p *ca.Plan) { p.Root.ID = "Root/1" }, "root.id"},
 		"no actor":      {func(p *ca.Plan) { p.Actor = "" }, "actor"},
+		// The one CA-id rule: a dot would be written into URLs the repository refuses.
+		"dotted id":    {func(p *ca.Plan) { p.Issuing[0].ID = "qca.2027" }, "issuing[0].id"},
+		"no suffixes":  {func(p *ca.Plan) { p.Services[0].DNSSuffixes = nil }, "services[0].dns_suffixes"},
+		"bad suffix":   {func(p *ca.Plan) { p.Services[0].DNSSuffixes = []string{"*.gov.tj"} }, "services[0].dns_suffixes[0]"},
+		"services id":  {func(p *ca.Plan) { p.Services[0].ID = p.Issuing[0].ID }, "services[0].id"},
+		"services key": {func(p *ca.Plan) { p.Services[0].OCSPSigner.Key.Label = p.Issuing[0].Key.Label }, "services[0].ocsp_signer.key"},
+		"tsa from svc": {func(p *ca.Plan) { p.TSA.Issuer = p.Services[0].ID }, "tsa.issuer"},
+		"oid spelling": {func(p *ca.Plan) { p.PolicyOID = "1.3.6.1.4.1.059999.1.1" }, "policy_oid"},
+		"tsa oid":      {func(p *ca.Plan) { p.TSA.Policies = []string{"0.4.0.2023.1.01"} }, "tsa.policies[0]"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -267,4 +317,13 @@ func TestCeremonyNameRefusedBeforeSigning(t *testing.T) {
 		t.Fatalf("failure not audited: %+v", recs)
 	}
 	var _ hsm.KeyStore = keys
+}
+
+// issuerOf is the CA a made certificate is stored under: the root for CA
+// certificates under it, the CA itself for roots and signers.
+func issuerOf(m ca.Made) string {
+	if m.Role == "issuing" || m.Role == "services" {
+		return "root-demo"
+	}
+	return m.ID
 }

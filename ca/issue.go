@@ -272,7 +272,7 @@ func (i *Issuer) Issue(ctx context.Context, p *Prepared) (*x509.Certificate, err
 	defer cancel()
 	done := i.opts.Clock().UTC()
 	err = inTx(sctx, i.opts.Store, func(ctx context.Context, tx Tx) error {
-		if err := tx.InsertCertificate(ctx, store.Certificate{IssuerID: i.ca.ID, Serial: serial, Subject: cert.Subject.String(),
+		if err := tx.InsertCertificate(ctx, store.Certificate{IssuerID: i.ca.ID, Serial: serial, Subject: policy.SubjectString(cert.RawSubject),
 			Profile: p.profile, NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, DER: der, Status: store.CertStatusValid}); err != nil {
 			return err
 		}

@@ -183,7 +183,6 @@ func TestIssueEachProfile(t *testing.T) {
 				{"qes", "qes-person", personJSON, false, qca, "0.4.0.194112.1.0", []string{"0.4.0.194112.1.0", "qcStatements", "TJ"}},
 				{"qes-qscd", "qes-person", personJSON, true, qca, "0.4.0.194112.1.2", []string{"0.4.0.194112.1.2", "qcStatements"}},
 				{"qseal", "qseal-org", orgJSON, false, qca, "0.4.0.194112.1.1", []string{"0.4.0.194112.1.1", "qcStatements"}},
-				{"tls", "tls-server", tlsJSON, false, qca, "1.3.6.1.4.1.59999.1.1", []string{"DNS:e-gov.example.tj", "TLS Web Server Authentication"}},
 				{"officer", "officer", personJSON, false, mgmt, "1.3.6.1.4.1.59999.1.1", []string{"TLS Web Client Authentication"}},
 			}
 			reqs := map[string]ca.Request{}

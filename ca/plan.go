@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/muhr-pki/muhr/hsm"
+	"github.com/muhr-pki/muhr/policy"
+	"github.com/muhr-pki/muhr/policy/ids"
 )
 
 // Plan is ceremony.yaml: the hierarchy a key ceremony creates. It is decoded
@@ -21,10 +24,13 @@ type Plan struct {
 	// written next to the ETSI policy OIDs.
 	PolicyOID string `yaml:"policy_oid"`
 
-	Root       CAPlan        `yaml:"root"`
-	Issuing    []IssuingPlan `yaml:"issuing"`
-	Management CAPlan        `yaml:"management"`
-	TSA        TSAPlan       `yaml:"tsa"`
+	Root    CAPlan        `yaml:"root"`
+	Issuing []IssuingPlan `yaml:"issuing"`
+	// Services are the CAs of departmental TLS server certificates, under
+	// the root, each limited to its DNS suffixes (optional).
+	Services   []ServicesPlan `yaml:"services"`
+	Management CAPlan         `yaml:"management"`
+	TSA        TSAPlan        `yaml:"tsa"`
 }
 
 // KeyPlan names a key to generate on the token.
@@ -57,6 +63,14 @@ type IssuingPlan struct {
 	OCSPSigner SignerPlan `yaml:"ocsp_signer"`
 }
 
+// ServicesPlan is a services CA under the root with its OCSP signer: the
+// only CA that issues tls-server certificates, and only for names under
+// DNSSuffixes, which its certificate's nameConstraints permit.
+type ServicesPlan struct {
+	IssuingPlan `yaml:",inline"`
+	DNSSuffixes []string `yaml:"dns_suffixes"`
+}
+
 // SignerPlan describes a delegated signer certificate (OCSP, TSA).
 type SignerPlan struct {
 	Key      KeyPlan       `yaml:"key"`
@@ -73,11 +87,7 @@ type TSAPlan struct {
 	Policies []string `yaml:"policies"`
 }
 
-var (
-	caIDPattern    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-	labelPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-	dottedOIDRegex = regexp.MustCompile(`^[0-2](\.(0|[1-9][0-9]*))+$`)
-)
+var labelPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // ErrPlan marks a ceremony file that cannot be performed as written.
 var ErrPlan = errors.New("ceremony plan")
@@ -98,8 +108,8 @@ func (k KeyPlan) validate(field string) (hsm.KeyAlgorithm, error) {
 }
 
 func (c CAPlan) validate(field string) error {
-	if !caIDPattern.MatchString(c.ID) {
-		return planErr("%s.id: %q must be 1-63 of a-z 0-9 - (it is used in URLs)", field, c.ID)
+	if err := ids.CheckCA(c.ID); err != nil {
+		return planErr("%s.id: %v", field, err)
 	}
 	if _, err := c.Key.validate(field + ".key"); err != nil {
 		return err
@@ -118,8 +128,8 @@ func (p *Plan) Validate() error {
 	if p.Actor == "" {
 		return planErr("actor: required (who performs the ceremony, for the audit log)")
 	}
-	if !dottedOIDRegex.MatchString(p.PolicyOID) {
-		return planErr("policy_oid: %q is not a dotted OID", p.PolicyOID)
+	if _, err := policy.ParseOID(p.PolicyOID); err != nil {
+		return planErr("policy_oid: %v", err)
 	}
 	if err := p.Root.validate("root"); err != nil {
 		return err
@@ -145,8 +155,25 @@ func (p *Plan) Validate() error {
 		labels[label] = field
 		return nil
 	}
+	subs := make([]IssuingPlan, 0, len(p.Issuing)+len(p.Services))
+	fields := make([]string, 0, cap(subs))
 	for i, is := range p.Issuing {
-		field := fmt.Sprintf("issuing[%d]", i)
+		subs, fields = append(subs, is), append(fields, fmt.Sprintf("issuing[%d]", i))
+	}
+	for i, sv := range p.Services {
+		field := fmt.Sprintf("services[%d]", i)
+		if len(sv.DNSSuffixes) == 0 {
+			return planErr("%s.dns_suffixes: at least one is required (e.g. [gov.tj])", field)
+		}
+		for j, s := range sv.DNSSuffixes {
+			if err := policy.CheckDNSSuffix(s); err != nil {
+				return planErr("%s.dns_suffixes[%d]: %v", field, j, err)
+			}
+		}
+		subs, fields = append(subs, sv.IssuingPlan), append(fields, field)
+	}
+	for n, is := range subs {
+		field := fields[n]
 		if err := is.validate(field); err != nil {
 			return err
 		}
@@ -167,7 +194,7 @@ func (p *Plan) Validate() error {
 			return planErr("%s.ocsp_signer.validity: %v must be more than 0 and at most 2160h (90 days): the signer is not revocable (ocsp-nocheck)", field, is.OCSPSigner.Validity)
 		}
 	}
-	if _, ok := ids[p.TSA.Issuer]; !ok || p.TSA.Issuer == p.Root.ID || p.TSA.Issuer == p.Management.ID {
+	if f, ok := ids[p.TSA.Issuer]; !ok || !strings.HasPrefix(f, "issuing[") {
 		return planErr("tsa.issuer: %q is not one of the issuing CAs", p.TSA.Issuer)
 	}
 	if _, err := p.TSA.Key.validate("tsa.key"); err != nil {
@@ -180,11 +207,11 @@ func (p *Plan) Validate() error {
 		return planErr("tsa.validity: required")
 	}
 	if len(p.TSA.Policies) == 0 {
-		p.TSA.Policies = []string{"0.4.0.2023.1.1"}
+		p.TSA.Policies = []string{policy.TSABestPracticesPolicy().String()}
 	}
 	for i, o := range p.TSA.Policies {
-		if !dottedOIDRegex.MatchString(o) {
-			return planErr("tsa.policies[%d]: %q is not a dotted OID", i, o)
+		if _, err := policy.ParseOID(o); err != nil {
+			return planErr("tsa.policies[%d]: %v", i, err)
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/muhr-pki/muhr/audit"
 	"github.com/muhr-pki/muhr/hsm"
+	"github.com/muhr-pki/muhr/policy"
 	"github.com/muhr-pki/muhr/store"
 )
 
@@ -137,6 +138,27 @@ func (c *Ceremony) perform(ctx context.Context, p *Plan, generated *[]string) ([
 		}
 	}
 
+	for _, sv := range p.Services {
+		sp, err := c.generate(ctx, sv.Key, p.Actor, generated, res)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.services(b, p.Actor, sv, root, p.Root.ID, sp, res); err != nil {
+			return nil, err
+		}
+		op, err := c.generate(ctx, sv.OCSPSigner.Key, p.Actor, generated, res)
+		if err != nil {
+			return nil, err
+		}
+		tmpl, err := b.ocspSigner(sv.IssuingPlan, op.signer.Public(), sp.cert)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.issueSigner(ctx, b, p.Actor, tmpl, store.SignerRoleOCSP, sv.ID, sp, op, res); err != nil {
+			return nil, err
+		}
+	}
+
 	mg, err := c.generate(ctx, p.Management.Key, p.Actor, generated, res)
 	if err != nil {
 		return nil, err
@@ -225,9 +247,9 @@ func (c *Ceremony) sign(b *builder, kind string, tmpl, parent *x509.Certificate,
 
 func (c *Ceremony) record(res *result, role, id, profile, issuerID string, pt *party, actor string) {
 	res.certs = append(res.certs, store.Certificate{IssuerID: issuerID, Serial: new(big.Int).Set(pt.cert.SerialNumber),
-		Subject: pt.cert.Subject.String(), Profile: profile, NotBefore: pt.cert.NotBefore, NotAfter: pt.cert.NotAfter,
+		Subject: policy.SubjectString(pt.cert.RawSubject), Profile: profile, NotBefore: pt.cert.NotBefore, NotAfter: pt.cert.NotAfter,
 		DER: pt.der, Status: store.CertStatusValid})
-	m := Made{Role: role, ID: id, Subject: SubjectString(parseSubject(pt.cert.RawSubject)), KeyLabel: pt.label, Fingerprint: Fingerprint(pt.der),
+	m := Made{Role: role, ID: id, Subject: policy.SubjectString(pt.cert.RawSubject), KeyLabel: pt.label, Fingerprint: Fingerprint(pt.der),
 		Cert: pt.cert, DER: pt.der}
 	res.made = append(res.made, m)
 	res.audits = append(res.audits, audit.Entry{Actor: actor, Action: "cert.issue", Object: fmt.Sprintf("cert/%s/%x", issuerID, pt.cert.SerialNumber),
@@ -261,8 +283,33 @@ func (c *Ceremony) subordinate(ctx context.Context, b *builder, actor string, pl
 	return c.firstCRL(b, actor, plan.CAPlan, pt, res)
 }
 
+// services makes a services CA under the root. Its store row says
+// "issuing" (the schema's kinds predate it: root, issuing, management);
+// policy.IssuerKind tells it apart by its certificate, whose name
+// constraints are what actually limits it.
+func (c *Ceremony) services(b *builder, actor string, plan ServicesPlan, parent *party, parentID string, pt *party, res *result) error {
+	tmpl, err := b.servicesCA(plan, pt.signer.Public(), parent.cert, parentID)
+	if err != nil {
+		return err
+	}
+	if pt.der, pt.cert, err = c.sign(b, policy.CAKindServices, tmpl, parent.cert, pt.signer.Public(), parent.signer); err != nil {
+		return err
+	}
+	if k := policy.IssuerKind(store.CAKindIssuing, pt.cert); k != policy.CAKindServices {
+		return fmt.Errorf("ceremony: services CA %s certificate reads as a %s CA", plan.ID, k)
+	}
+	c.addCAKind(res, plan.ID, store.CAKindIssuing, policy.CAKindServices, parentID, pt, actor)
+	c.record(res, policy.CAKindServices, plan.ID, "services-ca", parentID, pt, actor)
+	return c.firstCRL(b, actor, plan.CAPlan, pt, res)
+}
+
 func (c *Ceremony) addCA(res *result, id, kind, parentID string, pt *party, actor string) {
-	res.cas = append(res.cas, store.CA{ID: id, Kind: kind, ParentID: parentID, KeyLabel: pt.label, CertDER: pt.der,
+	c.addCAKind(res, id, kind, kind, parentID, pt, actor)
+}
+
+// addCAKind stores a CA row of kind stored, audited as kind.
+func (c *Ceremony) addCAKind(res *result, id, stored, kind, parentID string, pt *party, actor string) {
+	res.cas = append(res.cas, store.CA{ID: id, Kind: stored, ParentID: parentID, KeyLabel: pt.label, CertDER: pt.der,
 		Status: store.CAStatusActive, CreatedAt: c.now()})
 	res.audits = append(res.audits, audit.Entry{Actor: actor, Action: "ca.create", Object: "ca/" + id,
 		Details: map[string]any{"kind": kind, "parent": parentID, "key_label": pt.label, "sha256": Fingerprint(pt.der)}})
@@ -301,7 +348,7 @@ func (c *Ceremony) firstCRL(b *builder, actor string, plan CAPlan, pt *party, re
 		return fmt.Errorf("ceremony: HSM signature on CRL of %s does not verify: %w", plan.ID, err)
 	}
 	res.crls = append(res.crls, store.CRL{IssuerID: plan.ID, Number: big.NewInt(1), ThisUpdate: rl.ThisUpdate, NextUpdate: rl.NextUpdate, DER: der})
-	res.made = append(res.made, Made{Role: "crl", ID: plan.ID, Subject: SubjectString(parseSubject(pt.cert.RawSubject)), KeyLabel: pt.label, Fingerprint: Fingerprint(der), DER: der})
+	res.made = append(res.made, Made{Role: "crl", ID: plan.ID, Subject: policy.SubjectString(pt.cert.RawSubject), KeyLabel: pt.label, Fingerprint: Fingerprint(der), DER: der})
 	d, _ := json.Marshal(map[string]any{"number": 1, "next_update": rl.NextUpdate.UTC().Format(time.RFC3339), "sha256": Fingerprint(der)})
 	res.audits = append(res.audits, audit.Entry{Actor: actor, Action: "crl.issue", Object: "crl/" + plan.ID + "/1", Details: json.RawMessage(d)})
 	return nil

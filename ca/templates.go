@@ -22,7 +22,7 @@ type builder struct {
 }
 
 func (c *Ceremony) builder(p *Plan, now time.Time) (*builder, error) {
-	oid, err := x509.ParseOID(p.PolicyOID)
+	oid, err := policy.ParseOID(p.PolicyOID)
 	if err != nil {
 		return nil, planErr("policy_oid: %v", err)
 	}
@@ -66,6 +66,18 @@ func (b *builder) issuingCA(plan IssuingPlan, pub crypto.PublicKey, root *x509.C
 	return policy.IssuingCA(policy.IssuingCAParams{CAParams: p, Root: root, RootLinks: links, CenterPolicy: b.centerPolicy})
 }
 
+func (b *builder) servicesCA(plan ServicesPlan, pub crypto.PublicKey, root *x509.Certificate, rootID string) (*x509.Certificate, error) {
+	p, err := b.caParams(plan.CAPlan, pub)
+	if err != nil {
+		return nil, err
+	}
+	links, err := policy.CALinks(b.publicURL, rootID)
+	if err != nil {
+		return nil, err
+	}
+	return policy.ServicesCA(policy.ServicesCAParams{CAParams: p, Root: root, RootLinks: links, DNSSuffixes: plan.DNSSuffixes})
+}
+
 func (b *builder) signerParams(subject policy.OrgName, validity time.Duration, pub crypto.PublicKey, issuer *x509.Certificate, issuerID string) (policy.SignerParams, error) {
 	serial, err := policy.NewSerial(b.rand)
 	if err != nil {
@@ -98,7 +110,7 @@ func (b *builder) tsaUnit(plan TSAPlan, pub crypto.PublicKey, issuer *x509.Certi
 	}
 	var pols []x509.OID
 	for i, s := range plan.Policies {
-		oid, err := x509.ParseOID(s)
+		oid, err := policy.ParseOID(s)
 		if err != nil {
 			return nil, planErr("tsa.policies[%d]: %v", i, err)
 		}
@@ -143,6 +155,8 @@ func lintKind(kind string) policy.Kind {
 		return policy.KindManagementCA
 	case "issuing":
 		return policy.KindIssuingCA
+	case "services":
+		return policy.KindServicesCA
 	case "ocsp":
 		return policy.KindOCSPSigner
 	case "tsa":

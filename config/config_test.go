@@ -81,6 +81,7 @@ func TestIssuanceValidation(t *testing.T) {
 	cases := map[string]string{
 		"issuance.pds":                     base + "  pds:\n    - {url: https://x.tj/pds/ru, language: ru}\n",
 		"issuance.pds[0].url":              base + "  pds:\n    - {url: http://x.tj/pds/en, language: en}\n",
+		"issuance.policy_oid":              strings.Replace(base, "59999", "059999", 1) + "  pds:\n    - {url: https://x.tj/en, language: en}\n",
 		"issuance.personal_number_pattern": base + "  pds:\n    - {url: https://x.tj/en, language: en}\n  personal_number_pattern: '[0-9'\n",
 	}
 	for key, body := range cases {

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/muhr-pki/muhr/policy/ids"
 )
 
 // Issuance configures the certificate profiles: the center's policy OID,
@@ -40,6 +42,9 @@ func (i Issuance) validate() error {
 			return fmt.Errorf("issuance.policy_oid: required when issuance is configured")
 		}
 		return nil
+	}
+	if _, err := ids.ParseOID(i.PolicyOID); err != nil {
+		return fmt.Errorf("issuance.policy_oid: %v", err)
 	}
 	for _, p := range []struct{ key, val string }{
 		{"personal_number_pattern", i.PersonalNumberPattern},

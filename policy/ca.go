@@ -3,8 +3,12 @@ package policy
 import (
 	"crypto"
 	"crypto/x509"
+	"encoding/asn1"
+	"errors"
 	"fmt"
 	"math/big"
+	"net"
+	"slices"
 	"time"
 )
 
@@ -68,12 +72,21 @@ func selfSignedCA(p CAParams, def period) (*x509.Certificate, error) {
 	return t, nil
 }
 
-// IssuingCA returns the template of an issuing CA signed by the root:
-// pathLen 0 (it issues end entities only), keyCertSign|cRLSign, SKI, AKI =
-// the root's SKI, certificatePolicies QCP-n, QCP-l, QCP-n-qscd, QCP-l-qscd,
-// NCP+ and the ETSI best-practices TSA policy (for the OCSP and TSA signers
-// it certifies), the center's own policy and ExtraPolicies, AIA caIssuers = the root's certificate URL, CDP = the root's CRL;
-// 10 years by default, never beyond the root.
+// IssuingCA returns the template of the qualified issuing CA signed by the
+// root: pathLen 0 (it issues end entities only), keyCertSign|cRLSign, SKI,
+// AKI = the root's SKI, certificatePolicies QCP-n, QCP-l, QCP-n-qscd,
+// QCP-l-qscd, NCP+ and the ETSI best-practices TSA policy (for the OCSP and
+// TSA signers it certifies), the center's own policy and ExtraPolicies,
+// extendedKeyUsage QualifiedCAUsages (no serverAuth), AIA caIssuers = the
+// root's certificate URL, CDP = the root's CRL; 10 years by default, never
+// beyond the root.
+//
+// The EKU is what makes it a CA that cannot issue TLS server certificates,
+// for relying parties that chain EKUs (Windows, NSS, Go) and for zlint: a
+// CA certificate without EKU counts as serverAuth-capable
+// (util.IsServerAuthCert), so the CA/B TLS lints applied to it and
+// e_invalid_ca_certificate_policies wanted a CA/B reserved policy.
+// Departmental TLS certificates come from ServicesCA instead.
 func IssuingCA(p IssuingCAParams) (*x509.Certificate, error) {
 	t, err := issuingCA(p)
 	if err != nil {
@@ -108,7 +121,107 @@ func issuingCA(p IssuingCAParams) (*x509.Certificate, error) {
 	if err := setPolicies(t, pol); err != nil {
 		return nil, err
 	}
+	t.ExtKeyUsage, t.UnknownExtKeyUsage = QualifiedCAUsages()
 	t.IssuingCertificateURL = []string{p.RootLinks.CertURL}
 	t.CRLDistributionPoints = []string{p.RootLinks.CRLURL}
 	return t, nil
+}
+
+// QualifiedCAUsages are the extended key usages of the qualified issuing
+// CA's certificate, the purposes of what it issues: emailProtection and
+// documentSigning (RFC 9336) for signature and seal certificates (OpenSSL's
+// S/MIME purpose, used by `openssl cms -verify`, refuses a chain whose CA
+// has an EKU without emailProtection), timeStamping for its TSA units.
+// Never serverAuth or clientAuth. Not OCSPSigning either: with it, the CA's
+// own certificate (issued by the root) would be a delegated responder for
+// the root (the 2020 delegated-responder incident, CA/B BR 7.1.2.5.1
+// forbids it); responders do not need it, as RFC 6960 checks the EKU of
+// the responder certificate only.
+func QualifiedCAUsages() ([]x509.ExtKeyUsage, []asn1.ObjectIdentifier) {
+	return []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection, x509.ExtKeyUsageTimeStamping},
+		[]asn1.ObjectIdentifier{oidKPDocumentSigning}
+}
+
+// ServicesCAParams is what the ceremony decides for a services CA.
+type ServicesCAParams struct {
+	CAParams
+	Root      *x509.Certificate // the parsed root certificate
+	RootLinks Links             // where the root's certificate and CRL are published
+	// DNSSuffixes are the only DNS names (and names under them) the CA may
+	// certify, e.g. "gov.tj"; written as permitted dNSName subtrees.
+	DNSSuffixes []string
+}
+
+// ServicesCA returns the template of the services CA: the CA of the
+// departmental TLS server certificates (tls-server), signed by the root and
+// technically constrained (CA/B BR 7.1.2.5): pathLen 0, keyCertSign|cRLSign,
+// EKU serverAuth alone, nameConstraints (critical) permitting the
+// configured DNS suffixes only and excluding every IPv4 and IPv6 address, so
+// no certificate it signs is valid for another name whatever the profile
+// does; certificatePolicies anyPolicy (CA/B BR 7.1.2.10.5 "no policy
+// restrictions", allowed for a CA of the same operator: its leaves assert
+// the center's own policy, not a CA/B reserved one, see buildTLSServer),
+// AIA caIssuers and CDP of the root; 10 years by default, never beyond the
+// root.
+func ServicesCA(p ServicesCAParams) (*x509.Certificate, error) {
+	t, err := servicesCA(p)
+	if err != nil {
+		return nil, fmt.Errorf("services CA template: %w", err)
+	}
+	return t, nil
+}
+
+func servicesCA(p ServicesCAParams) (*x509.Certificate, error) {
+	if len(p.DNSSuffixes) == 0 {
+		return nil, errors.New("at least one DNS suffix is required (e.g. gov.tj)")
+	}
+	suffixes := make([]string, 0, len(p.DNSSuffixes))
+	for i, s := range p.DNSSuffixes {
+		if err := CheckDNSSuffix(s); err != nil {
+			return nil, fmt.Errorf("DNS suffix %d: %w", i, err)
+		}
+		if slices.Contains(suffixes, s) {
+			return nil, fmt.Errorf("DNS suffix %q listed twice", s)
+		}
+		suffixes = append(suffixes, s)
+	}
+	if err := p.RootLinks.check(false); err != nil {
+		return nil, err
+	}
+	t, err := base(p.Subject, p.Serial, p.PublicKey, p.NotBefore, p.NotAfter, issuingValidity, p.Root)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkIssuer(p.Root, t); err != nil {
+		return nil, err
+	}
+	t.BasicConstraintsValid = true
+	t.IsCA = true
+	t.MaxPathLen = 0
+	t.MaxPathLenZero = true
+	t.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign
+	t.AuthorityKeyId = p.Root.SubjectKeyId
+	t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	t.PermittedDNSDomainsCritical = true
+	t.PermittedDNSDomains = suffixes
+	// BR 7.1.2.5.2: without a permitted iPAddress, all of them are excluded.
+	t.ExcludedIPRanges = []*net.IPNet{
+		{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)},
+		{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)},
+	}
+	if err := setPolicies(t, []x509.OID{oidAnyPolicy}); err != nil {
+		return nil, err
+	}
+	t.IssuingCertificateURL = []string{p.RootLinks.CertURL}
+	t.CRLDistributionPoints = []string{p.RootLinks.CRLURL}
+	return t, nil
+}
+
+// CheckDNSSuffix accepts a DNS suffix for a services CA: a lowercase host
+// name of at least two labels (no leading dot, no wildcard), such as gov.tj.
+func CheckDNSSuffix(s string) error {
+	if err := checkDNSName(s); err != nil {
+		return fmt.Errorf("%q: %v", s, err)
+	}
+	return nil
 }

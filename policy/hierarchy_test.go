@@ -29,8 +29,8 @@ type issued struct {
 
 // hierarchy is what the key ceremony makes, signed with in-memory keys.
 type hierarchy struct {
-	root, issuing, mgmt, ocsp, tsa issued
-	rootLinks, issuingLinks        Links
+	root, issuing, services, mgmt, ocsp, tsa issued
+	rootLinks, issuingLinks, servicesLinks   Links
 }
 
 func newKey(t testing.TB, c elliptic.Curve) *ecdsa.PrivateKey {
@@ -88,6 +88,9 @@ func buildHierarchy(t testing.TB) *hierarchy {
 	if h.issuingLinks, err = CALinks(testPublicURL, "issuing-1"); err != nil {
 		t.Fatal(err)
 	}
+	if h.servicesLinks, err = CALinks(testPublicURL, "services-1"); err != nil {
+		t.Fatal(err)
+	}
 
 	rootKey := newKey(t, elliptic.P384())
 	rt, err := RootCA(CAParams{Subject: orgName("Muhr Root CA"), Serial: mustSerial(t), PublicKey: rootKey.Public(), NotBefore: testNow})
@@ -115,6 +118,18 @@ func buildHierarchy(t testing.TB) *hierarchy {
 	}
 	h.issuing = sign(t, KindIssuingCA, it, h.root.cert, issKey.Public(), issKey, rootKey)
 
+	svcKey := newKey(t, elliptic.P256())
+	st, err := ServicesCA(ServicesCAParams{
+		CAParams:    CAParams{Subject: orgName("Muhr Services CA 1"), Serial: mustSerial(t), PublicKey: svcKey.Public(), NotBefore: testNow},
+		Root:        h.root.cert,
+		RootLinks:   h.rootLinks,
+		DNSSuffixes: testDNSSuffixes,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.services = sign(t, KindServicesCA, st, h.root.cert, svcKey.Public(), svcKey, rootKey)
+
 	ocspKey := newKey(t, elliptic.P256())
 	ot, err := OCSPSigner(SignerParams{
 		Subject: orgName("Muhr OCSP Responder 1"), Serial: mustSerial(t), PublicKey: ocspKey.Public(), NotBefore: testNow,
@@ -137,7 +152,12 @@ func buildHierarchy(t testing.TB) *hierarchy {
 	return &h
 }
 
-func (h *hierarchy) all() []issued { return []issued{h.root, h.mgmt, h.issuing, h.ocsp, h.tsa} }
+func (h *hierarchy) all() []issued {
+	return []issued{h.root, h.mgmt, h.issuing, h.services, h.ocsp, h.tsa}
+}
+
+// testDNSSuffixes are the services CA's permitted names.
+var testDNSSuffixes = []string{"minfin.tj", "gov.tj"}
 
 func testRSAKey(t testing.TB) *rsa.PrivateKey {
 	t.Helper()

@@ -193,8 +193,21 @@ func (id *Identity) UnmarshalJSON(b []byte) error {
 	default:
 		return identityErr("kind", "%q is not \"person\" or \"organization\"", j.Kind)
 	}
-	*id = out
+	*id = out.NFC()
 	return nil
+}
+
+// NFC returns the identity with every text field normalised to Unicode NFC
+// (RFC 5198), the form names are checked, compared and written in: an
+// officer's keyboard or a registry export may send "ӯ" as "у" + U+0304.
+func (id Identity) NFC() Identity {
+	p, o := &id.Person, &id.Organization
+	for _, f := range []*string{&p.Surname, &p.GivenName, &p.Patronymic, &p.PersonalNumber, &p.Country,
+		&o.Name, &o.RegistrationNumber, &o.TaxNumber, &o.Country, &o.CommonName} {
+		*f = NFC(*f)
+	}
+	id.DNSNames = append([]string(nil), id.DNSNames...)
+	return id
 }
 
 // MarshalJSON writes the flat identity.json format.
@@ -250,7 +263,7 @@ func (id Identity) Validate(rules IdentifierRules) error {
 // reports it under the identity's field name.
 func nameField(field string, attr Attribute) error {
 	rule, _ := ruleFor(attr.Type)
-	if err := checkValue(rule, attr.Value); err != nil {
+	if err := checkValue(rule, NFC(attr.Value)); err != nil {
 		return &IdentityError{Field: field, Cause: err}
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/muhr-pki/muhr/policy/ids"
 )
 
 // Links are the repository URLs of one CA, written into the certificates
@@ -22,8 +24,8 @@ func CALinks(publicURL, caID string) (Links, error) {
 	if err != nil {
 		return Links{}, err
 	}
-	if !validCAID(caID) {
-		return Links{}, fmt.Errorf("CA id %q: use letters, digits, '-', '_' or '.', not starting with '.'", caID)
+	if err := ids.CheckCA(caID); err != nil {
+		return Links{}, err
 	}
 	return Links{
 		CertURL: base + "/ca/" + caID + ".crt",
@@ -52,21 +54,6 @@ func checkBaseURL(s string) (string, error) {
 		}
 	}
 	return strings.TrimRight(s, "/"), nil
-}
-
-func validCAID(id string) bool {
-	if id == "" || id[0] == '.' || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '_' || c == '.'
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // check says whether the links needed by a template are present.

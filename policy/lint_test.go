@@ -111,10 +111,10 @@ func TestBrokenCertificatesFailLint(t *testing.T) {
 	h := buildHierarchy(t)
 	l := NewLinter()
 
-	// An issuing CA that cannot sign certificates.
-	noCertSign := *h.issuing.tmpl
+	// A TLS CA that cannot sign certificates (a CA/B lint, so the services CA).
+	noCertSign := *h.services.tmpl
 	noCertSign.KeyUsage = x509.KeyUsageCRLSign
-	expectLintError(t, l, &noCertSign, h.root.cert, h.issuing.key.Public(), KindIssuingCA, "e_ca_key_cert_sign_not_set")
+	expectLintError(t, l, &noCertSign, h.root.cert, h.services.key.Public(), KindServicesCA, "e_ca_key_cert_sign_not_set")
 
 	// A zero serial (Go refuses only negative ones).
 	zero := *h.ocsp.tmpl

@@ -14,6 +14,7 @@ const (
 	KindRootCA       Kind = "root-ca"
 	KindManagementCA Kind = "management-ca"
 	KindIssuingCA    Kind = "issuing-ca"
+	KindServicesCA   Kind = "services-ca"
 	KindOCSPSigner   Kind = "ocsp-signer"
 	KindTSAUnit      Kind = "tsa-unit"
 	KindCRL          Kind = "crl"
@@ -96,17 +97,18 @@ func kindProfile(k Kind) (lintProfile, error) {
 		// internal TLS certificates, so the BRs fit it best of all.
 		return lintProfile{sources: withBR}, nil
 	case KindIssuingCA:
-		return lintProfile{sources: withBR, exclude: []reasoned{{
-			"e_invalid_ca_certificate_policies",
-			"wants a CA/B reserved TLS policy OID (2.23.140.1.2.*); the issuing CA asserts ETSI qualified policies and is not part of the web PKI",
-		}}}, nil
+		// Its EKU leaves out serverAuth (QualifiedCAUsages), so the CA/B TLS
+		// lints do not apply; the rest of CABF_BR still runs.
+		return lintProfile{sources: withBR}, nil
+	case KindServicesCA:
+		// A technically constrained TLS CA: every CA/B lint applies.
+		return lintProfile{sources: withBR}, nil
 	case KindOCSPSigner:
 		// The CA/B OCSP-responder lints (nocheck present, keyUsage, no CDP)
 		// run whatever the EKU and are exactly the checks a responder needs.
-		return lintProfile{sources: withBR, endEntity: true, exclude: []reasoned{{
-			"e_ocsp_cert_cp_forbidden",
-			"CA/B BR 7.1.2.8 forbids certificatePolicies in a web-PKI responder; ETSI EN 319 411-2 wants NCP+ in ours",
-		}}}, nil
+		// e_ocsp_cert_cp_forbidden runs too: the responder carries no
+		// certificatePolicies (see OCSPSigner).
+		return lintProfile{sources: withBR, endEntity: true}, nil
 	case KindTSAUnit:
 		// The BR lints never apply to a certificate with only timeStamping
 		// EKU; the code-signing BR timestamp lints only run under the CA/B

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // ErrInvalidName is the kind of every subject-name refusal; the concrete
@@ -61,6 +63,9 @@ type attrRule struct {
 	field         string
 	maxChars      int
 	printableOnly bool
+	// oneScript: the whole value is a person's name part, in one script.
+	// Otherwise each word must be (see checkScripts).
+	oneScript bool
 }
 
 // ruleFor is a switch rather than a map so there is no mutable package state.
@@ -81,9 +86,9 @@ func ruleFor(t asn1.ObjectIdentifier) (attrRule, bool) {
 	case t.Equal(oidSurname):
 		// X.520 allows 32768, but CN repeats surname and given name and
 		// must fit 64, so a longer part could never be issued anyway.
-		return attrRule{field: "surname", maxChars: 64}, true
+		return attrRule{field: "surname", maxChars: 64, oneScript: true}, true
 	case t.Equal(oidGivenName):
-		return attrRule{field: "givenName", maxChars: 64}, true
+		return attrRule{field: "givenName", maxChars: 64, oneScript: true}, true
 	}
 	return attrRule{}, false
 }
@@ -104,10 +109,12 @@ type attributeTypeAndValue struct {
 type relativeNameSET []attributeTypeAndValue
 
 // MarshalSubject validates attrs and encodes them, in the given order, as a
-// DER RDNSequence. Values that fit PrintableString are written as such, the
-// rest as UTF8String (so Tajik and Russian names round-trip); C and
-// serialNumber must fit PrintableString. Unknown attribute types are refused:
-// we only write names whose rules we know.
+// DER RDNSequence. Every value is normalised to NFC first (RFC 5198), so
+// "ӯ" typed as "у" + combining macron is written as the one character
+// U+04EF. Values that fit PrintableString are written as such, the rest as
+// UTF8String (so Tajik and Russian names round-trip); C and serialNumber
+// must fit PrintableString. Unknown attribute types are refused: we only
+// write names whose rules we know.
 func MarshalSubject(attrs []Attribute) ([]byte, error) {
 	if len(attrs) == 0 {
 		return nil, fmt.Errorf("%w: no attributes", ErrInvalidName)
@@ -118,14 +125,15 @@ func MarshalSubject(attrs []Attribute) ([]byte, error) {
 		if !ok {
 			return nil, &NameError{Field: a.Type.String(), Reason: "attribute type not supported"}
 		}
-		if err := checkValue(rule, a.Value); err != nil {
+		value := NFC(a.Value)
+		if err := checkValue(rule, value); err != nil {
 			return nil, err
 		}
 		tag := tagUTF8String
-		if isPrintableString(a.Value) {
+		if isPrintableString(value) {
 			tag = tagPrintableString
 		}
-		v := asn1.RawValue{Class: asn1.ClassUniversal, Tag: tag, Bytes: []byte(a.Value)}
+		v := asn1.RawValue{Class: asn1.ClassUniversal, Tag: tag, Bytes: []byte(value)}
 		seq = append(seq, relativeNameSET{{Type: a.Type, Value: v}})
 	}
 	der, err := asn1.Marshal(seq)
@@ -135,7 +143,18 @@ func MarshalSubject(attrs []Attribute) ([]byte, error) {
 	return der, nil
 }
 
-// checkValue applies the rules of STANDARDS.md "Names" to one value.
+// NFC returns s in Unicode Normalization Form C (RFC 5198), the form every
+// name value is checked and written in; invalid UTF-8 is returned as is,
+// for checkValue to refuse.
+func NFC(s string) string {
+	if !utf8.ValidString(s) {
+		return s
+	}
+	return norm.NFC.String(s)
+}
+
+// checkValue applies the rules of STANDARDS.md "Names" to one value, which
+// must already be in NFC.
 func checkValue(rule attrRule, v string) error {
 	bad := func(format string, args ...any) error {
 		return &NameError{Field: rule.field, Reason: fmt.Sprintf(format, args...)}
@@ -167,8 +186,14 @@ func checkValue(rule attrRule, v string) error {
 	if n := utf8.RuneCountInString(v); n > rule.maxChars {
 		return bad("%d characters, at most %d allowed", n, rule.maxChars)
 	}
+	if !norm.NFC.IsNormalString(v) {
+		return bad("not in Unicode NFC (RFC 5198)")
+	}
 	if rule.printableOnly && !isPrintableString(v) {
 		return bad("%q is not a PrintableString", v)
+	}
+	if err := checkScripts(v, rule.oneScript); err != nil {
+		return bad("%v", err)
 	}
 	if rule.field == "C" && !isUpperAlpha2(v) {
 		return bad("%q is not two uppercase letters (ISO 3166-1 alpha-2)", v)
@@ -194,4 +219,68 @@ func isPrintableString(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkScripts refuses letters of two scripts in one name, the homograph
+// trick of a Latin "P" among Cyrillic letters ("Pаҳимов"), which looks
+// like the real name and is another string. Digits, spaces, punctuation
+// (hyphens, apostrophes, quotes, brackets) and combining marks belong to
+// no script and mix freely. whole says the value is one name part of a
+// person (surname, given names), to be in one script throughout; otherwise
+// the rule holds per word (a run of letters and marks), because legal
+// names legitimately mix scripts between words: "ҶДММ «Tcell»",
+// "Маркази миллии сертификатсиякунӣ (DEMO)".
+func checkScripts(v string, whole bool) error {
+	first, firstAt := "", 0
+	var firstRune rune
+	pos := 0
+	for _, r := range v {
+		pos++
+		if !unicode.IsLetter(r) {
+			if !whole && !unicode.IsMark(r) {
+				first = "" // a word ends
+			}
+			continue
+		}
+		sc := scriptOf(r)
+		if sc == "" {
+			continue
+		}
+		switch {
+		case first == "":
+			first, firstAt, firstRune = sc, pos, r
+		case sc != first:
+			return fmt.Errorf("mixes %s and %s letters (%q at character %d is %s, %q at character %d is %s): write the name in one script",
+				first, sc, firstRune, firstAt, first, r, pos, sc)
+		}
+	}
+	return nil
+}
+
+// scriptOf names the script of letter r, or "" for letters of no single
+// script (Common, Inherited). The scripts of Chinese, Japanese and Korean,
+// which one word legitimately mixes, count as one.
+func scriptOf(r rune) string {
+	// The scripts Tajik and Russian names meet first, then the rest.
+	for _, s := range []struct {
+		name  string
+		table *unicode.RangeTable
+	}{{"Cyrillic", unicode.Cyrillic}, {"Latin", unicode.Latin}, {"Greek", unicode.Greek}, {"Arabic", unicode.Arabic}} {
+		if unicode.Is(s.table, r) {
+			return s.name
+		}
+	}
+	for name, table := range unicode.Scripts {
+		if !unicode.Is(table, r) {
+			continue
+		}
+		switch name {
+		case "Common", "Inherited":
+			return ""
+		case "Han", "Hiragana", "Katakana", "Hangul", "Bopomofo":
+			return "Han"
+		}
+		return name
+	}
+	return ""
 }

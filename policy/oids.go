@@ -3,6 +3,8 @@ package policy
 import (
 	"crypto/x509"
 	"encoding/asn1"
+
+	"github.com/muhr-pki/muhr/policy/ids"
 )
 
 // Attribute types of the subject names we write (X.520, EN 319 412-1).
@@ -27,6 +29,8 @@ var (
 	oidOCSPNoCheck = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 5}
 	// oidKPTimeStamping is id-kp-timeStamping (RFC 5280 §4.2.1.12).
 	oidKPTimeStamping = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}
+	// oidKPDocumentSigning is id-kp-documentSigning (RFC 9336).
+	oidKPDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
 )
 
 // Certificate policy OIDs (ETSI EN 319 411-1/-2, EN 319 421). They are
@@ -39,6 +43,8 @@ var (
 	oidQCPlQSCD   = mustOID("0.4.0.194112.1.3")
 	oidNCPPlus    = mustOID("0.4.0.2042.1.2")
 	oidTSABestPrc = mustOID("0.4.0.2023.1.1")
+	// oidAnyPolicy (RFC 5280 §4.2.1.4), of the services CA only.
+	oidAnyPolicy = mustOID("2.5.29.32.0")
 )
 
 // QCStatements (RFC 3739, ETSI EN 319 412-5) and the ETSI semantics
@@ -71,8 +77,12 @@ func NCPPlusPolicy() x509.OID { return oidNCPPlus }
 // time-stamp policy 0.4.0.2023.1.1, the default accepted TSA policy.
 func TSABestPracticesPolicy() x509.OID { return oidTSABestPrc }
 
+// ParseOID parses a dotted OID in its canonical spelling (ids.ParseOID),
+// the one rule for OIDs in config files and ceremony plans.
+func ParseOID(s string) (x509.OID, error) { return ids.ParseOID(s) }
+
 func mustOID(s string) x509.OID {
-	o, err := x509.ParseOID(s)
+	o, err := ids.ParseOID(s)
 	if err != nil {
 		panic("policy: bad built-in OID " + s + ": " + err.Error())
 	}

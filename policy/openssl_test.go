@@ -55,6 +55,7 @@ func TestOpenSSLText(t *testing.T) {
 		},
 		KindIssuingCA: {
 			`CA:TRUE, pathlen:0`,
+			`X509v3 Extended Key Usage: \n\s+E-mail Protection, Time Stamping, 1\.3\.6\.1\.5\.5\.7\.3\.36\n`,
 			`Policy: 0\.4\.0\.194112\.1\.0\n`, `Policy: 0\.4\.0\.194112\.1\.1\n`,
 			`Policy: 0\.4\.0\.194112\.1\.2\n`, `Policy: 0\.4\.0\.194112\.1\.3\n`,
 			`Policy: 0\.4\.0\.2042\.1\.2\n`, `Policy: 1\.3\.6\.1\.4\.1\.99999\.1\.1\n`,
@@ -62,11 +63,17 @@ func TestOpenSSLText(t *testing.T) {
 			`URI:http://127\.0\.0\.1:8080/crl/root\.crl`,
 			`X509v3 Authority Key Identifier:`,
 		},
+		KindServicesCA: {
+			`CA:TRUE, pathlen:0`,
+			`X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication\n`,
+			`X509v3 Name Constraints: critical\n\s+Permitted:\n\s+DNS:minfin\.tj\n\s+DNS:gov\.tj\n\s+Excluded:\n\s+IP:0\.0\.0\.0/0\.0\.0\.0\n\s+IP:0:0:0:0:0:0:0:0/0:0:0:0:0:0:0:0\n`,
+			`Policy: X509v3 Any Policy\n`,
+			`CA Issuers - URI:http://127\.0\.0\.1:8080/ca/root\.crt`,
+		},
 		KindOCSPSigner: {
 			`X509v3 Extended Key Usage: \n\s+OCSP Signing\n`,
 			`OCSP No Check: ?\n`,
 			`X509v3 Key Usage: critical\s+Digital Signature\n`,
-			`Policy: 0\.4\.0\.2042\.1\.2\n`,
 			`CA Issuers - URI:http://127\.0\.0\.1:8080/ca/issuing-1\.crt`,
 		},
 		KindTSAUnit: {
@@ -85,7 +92,7 @@ func TestOpenSSLText(t *testing.T) {
 			}
 		}
 	}
-	if out := text(KindOCSPSigner); strings.Contains(out, "CRL Distribution") || strings.Contains(out, "OCSP - URI") {
+	if out := text(KindOCSPSigner); strings.Contains(out, "CRL Distribution") || strings.Contains(out, "OCSP - URI") || strings.Contains(out, "Certificate Policies") {
 		t.Errorf("OCSP signer has status URLs:\n%s", out)
 	}
 	if out := text(KindRootCA); strings.Contains(out, "Certificate Policies") {
@@ -120,6 +127,7 @@ func TestOpenSSLVerify(t *testing.T) {
 		}
 	}
 	verify("-CAfile", "root-ca.pem", "issuing-ca.pem")
+	verify("-CAfile", "root-ca.pem", "services-ca.pem")
 	verify("-CAfile", "management-ca.pem", "management-ca.pem")
 	verify("-CAfile", "root-ca.pem", "-untrusted", "issuing-ca.pem", "ocsp-signer.pem")
 	verify("-CAfile", "root-ca.pem", "-untrusted", "issuing-ca.pem", "-purpose", "ocsphelper", "ocsp-signer.pem")
@@ -128,7 +136,6 @@ func TestOpenSSLVerify(t *testing.T) {
 	verify("-CAfile", "root-ca.pem", "-untrusted", "issuing-ca.pem", "-purpose", "timestampsign", "tsa-unit.pem")
 	// Policy processing: each signer's policies are valid along the path.
 	for _, c := range []struct{ leaf, policy string }{
-		{"ocsp-signer.pem", "0.4.0.2042.1.2"},
 		{"tsa-unit.pem", "0.4.0.2042.1.2"},
 		{"tsa-unit.pem", "0.4.0.2023.1.1"},
 		{"tsa-unit.pem", "1.3.6.1.4.1.99999.1.1"},

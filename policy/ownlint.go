@@ -33,7 +33,9 @@ func ownLints(kind Kind, c *x509.Certificate) []Finding {
 	if c.IsCA || c.KeyUsage&(x509.KeyUsageCertSign|x509.KeyUsageCRLSign) != 0 {
 		fail("e_muhr_end_entity_is_ca", "an end-entity certificate must not be a CA or sign certificates or CRLs")
 	}
-	if len(c.Policies) == 0 {
+	// The OCSP responder is the one end entity without policies (CA/B BR
+	// 7.1.2.8.2; zlint's e_ocsp_cert_cp_forbidden checks it).
+	if kind != KindOCSPSigner && len(c.Policies) == 0 {
 		fail("e_muhr_policy_missing", "no certificatePolicies")
 	}
 	if len(c.AuthorityKeyId) == 0 || len(c.SubjectKeyId) == 0 {

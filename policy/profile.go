@@ -25,11 +25,43 @@ var (
 
 // The CA kinds of the key ceremony, spelled as store.CAKind* spells them
 // (policy imports nothing of ours, so the strings are repeated here).
+// CAKindIssuing is the qualified issuing CA; CAKindServices the CA of
+// departmental TLS server certificates, name-constrained to configured DNS
+// suffixes (ServicesCA).
 const (
 	CAKindRoot       = "root"
 	CAKindIssuing    = "issuing"
+	CAKindServices   = "services"
 	CAKindManagement = "management"
 )
+
+// IssuerKind is the kind a CA issues as: stored is the kind its store row
+// records and cert its certificate. A subordinate recorded as "issuing"
+// whose certificate is a services CA's (critical nameConstraints permitting
+// DNS names, EKU serverAuth alone) issues as CAKindServices: the store's
+// kind column predates the services CA, and the certificate is what
+// relying parties judge anyway.
+func IssuerKind(stored string, cert *x509.Certificate) string {
+	if stored == CAKindIssuing && isServicesCA(cert) {
+		return CAKindServices
+	}
+	return stored
+}
+
+// IssuerKindDER is IssuerKind for a CA certificate in DER, as the store
+// holds it; a certificate that does not parse leaves the stored kind.
+func IssuerKindDER(stored string, certDER []byte) string {
+	c, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return stored
+	}
+	return IssuerKind(stored, c)
+}
+
+func isServicesCA(c *x509.Certificate) bool {
+	return c != nil && c.IsCA && c.PermittedDNSDomainsCritical && len(c.PermittedDNSDomains) > 0 &&
+		slices.Equal(c.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}) && len(c.UnknownExtKeyUsage) == 0
+}
 
 // ProfileConfig is everything but the identity and key that a profile
 // needs; the issuer fills it from the daemon's config and its CA.
@@ -83,6 +115,7 @@ func (p Profile) Build(id Identity, pub crypto.PublicKey, issuer *x509.Certifica
 	if p.build == nil {
 		return nil, fmt.Errorf("%w: %q is not a built-in profile (use ProfileByName)", ErrUnknownProfile, p.Name)
 	}
+	id = id.NFC()
 	if !p.AllowedIssuer(cfg.IssuerKind) {
 		return nil, fmt.Errorf("%s: %w: a %q CA may not issue it (allowed: %s)",
 			p, ErrIssuerNotAllowed, cfg.IssuerKind, strings.Join(p.Issuers, ", "))
@@ -116,6 +149,15 @@ func checkIssuerKind(issuer *x509.Certificate, kind string) error {
 		if selfSigned {
 			return fmt.Errorf("%w: the issuer certificate is self-signed, not an issuing CA", ErrIssuerNotAllowed)
 		}
+		if isServicesCA(issuer) {
+			return fmt.Errorf("%w: the issuer certificate is a services CA's (name-constrained, serverAuth)", ErrIssuerNotAllowed)
+		}
+	case CAKindServices:
+		// The name constraints are what keeps every certificate it signs
+		// inside the configured suffixes; without them it is not one.
+		if selfSigned || !isServicesCA(issuer) {
+			return fmt.Errorf("%w: the issuer certificate is not a services CA (critical nameConstraints permitting DNS suffixes, EKU serverAuth)", ErrIssuerNotAllowed)
+		}
 	case CAKindManagement, CAKindRoot:
 		if !selfSigned {
 			return fmt.Errorf("%w: the issuer certificate is not a self-signed %s CA", ErrIssuerNotAllowed, kind)
@@ -140,9 +182,10 @@ func Profiles() []Profile {
 	return []Profile{
 		{Name: ProfileQESPerson, Version: 1, Kind: KindQESPerson, Issuers: issuing, build: buildQESPerson},
 		{Name: ProfileQSealOrg, Version: 1, Kind: KindQSealOrg, Issuers: issuing, build: buildQSealOrg},
-		{Name: ProfileTLSServer, Version: 1, Kind: KindTLSServer, Issuers: issuing, build: buildTLSServer},
+		{Name: ProfileTLSServer, Version: 1, Kind: KindTLSServer, Issuers: []string{CAKindServices}, build: buildTLSServer},
 		{Name: ProfileOfficer, Version: 1, Kind: KindOfficer, Issuers: []string{CAKindManagement}, build: buildOfficer},
-		{Name: ProfileOCSPSigner, Version: 1, Kind: KindOCSPSigner, Issuers: issuing, build: buildOCSPSigner},
+		// v2: no certificatePolicies (CA/B BR 7.1.2.8.2).
+		{Name: ProfileOCSPSigner, Version: 2, Kind: KindOCSPSigner, Issuers: issuing, build: buildOCSPSigner},
 		{Name: ProfileTSAUnit, Version: 1, Kind: KindTSAUnit, Issuers: issuing, build: buildTSAUnit},
 	}
 }

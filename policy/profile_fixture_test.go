@@ -48,6 +48,8 @@ func (h *hierarchy) issuerFor(t testing.TB, caKind string) (issued, Links) {
 		return h.mgmt, l
 	case CAKindRoot:
 		return h.root, h.rootLinks
+	case CAKindServices:
+		return h.services, h.servicesLinks
 	}
 	return h.issuing, h.issuingLinks
 }
@@ -81,8 +83,8 @@ func profileCases(t testing.TB) []profileCase {
 		{"qes-rsa", ProfileQESPerson, personID(testPersons[4]), rsa, CAKindIssuing, false},
 		{"qseal-qscd", ProfileQSealOrg, orgID(testMinistry, "Мӯҳри электронии Вазорати молия"), ec(), CAKindIssuing, true},
 		{"qseal", ProfileQSealOrg, orgID(testMinistry, ""), ec(), CAKindIssuing, false},
-		{"tls-ec", ProfileTLSServer, tls, ec(), CAKindIssuing, false},
-		{"tls-rsa", ProfileTLSServer, tls, rsa, CAKindIssuing, false},
+		{"tls-ec", ProfileTLSServer, tls, ec(), CAKindServices, false},
+		{"tls-rsa", ProfileTLSServer, tls, rsa, CAKindServices, false},
 		{"officer", ProfileOfficer, personID(testPersons[2]), ec(), CAKindManagement, false},
 		{"ocsp", ProfileOCSPSigner, orgID(tajikOrg, "Muhr OCSP 2"), ec(), CAKindIssuing, false},
 		{"tsa", ProfileTSAUnit, orgID(tajikOrg, "Muhr TSA 2"), ec(), CAKindIssuing, false},

@@ -60,15 +60,15 @@ func TestTLSServerPublicRepositoryLintsClean(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := h.profileConfig(t, CAKindIssuing, false)
-	if cfg.IssuerLinks, err = CALinks("http://pki.muhr.tj", "issuing-1"); err != nil {
+	cfg := h.profileConfig(t, CAKindServices, false)
+	if cfg.IssuerLinks, err = CALinks("http://pki.muhr.tj", "services-1"); err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := p.Build(c.id, c.key.Public(), h.issuing.cert, cfg)
+	tmpl, err := p.Build(c.id, c.key.Public(), h.services.cert, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := PreIssue(tmpl, h.issuing.cert, c.key.Public(), KindTLSServer)
+	r, err := PreIssue(tmpl, h.services.cert, c.key.Public(), KindTLSServer)
 	if err != nil || len(r.Findings) != 0 {
 		t.Errorf("%v %v", err, r.Findings)
 	}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"crypto/elliptic"
+	"crypto/x509"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -37,9 +38,12 @@ func TestProfilesOpenSSLVerify(t *testing.T) {
 			got := issueProfile(t, h, c)
 			writeCert(t, dir, c.name, got.der)
 			args := append([]string{"verify"}, at...)
-			if c.caKind == CAKindManagement {
+			switch c.caKind {
+			case CAKindManagement:
 				args = append(args, "-CAfile", "management-ca.pem")
-			} else {
+			case CAKindServices:
+				args = append(args, "-CAfile", "root-ca.pem", "-untrusted", "services-ca.pem")
+			default:
 				args = append(args, "-CAfile", "root-ca.pem", "-untrusted", "issuing-ca.pem")
 			}
 			switch c.profile {
@@ -51,7 +55,10 @@ func TestProfilesOpenSSLVerify(t *testing.T) {
 			for _, pol := range got.cert.Policies {
 				args = append(args, "-policy", pol.String())
 			}
-			args = append(args, "-policy_check", "-explicit_policy", c.name+".pem")
+			if len(got.cert.Policies) > 0 { // all but the OCSP responder
+				args = append(args, "-policy_check", "-explicit_policy")
+			}
+			args = append(args, c.name+".pem")
 			out := runOpenSSL(t, bin, dir, args...)
 			if !strings.HasSuffix(strings.TrimSpace(out), ": OK") {
 				t.Errorf("openssl %v: %s", args, out)
@@ -135,6 +142,39 @@ func TestProfilesOpenSSLCyrillicSubject(t *testing.T) {
 			",CN=" + p.CommonName() + "\n"
 		if out != want {
 			t.Errorf("openssl subject\n got %q\nwant %q", out, want)
+		}
+	}
+}
+
+// A document signed with a qualified signature or seal certificate
+// verifies with `openssl cms -verify`, whose default S/MIME purpose refuses
+// a chain whose CA has an EKU without emailProtection: the check on the
+// qualified CA's EKU (QualifiedCAUsages).
+func TestQualifiedCMSVerifies(t *testing.T) {
+	bin := testpki.Tool(t, "openssl")
+	h := buildHierarchy(t)
+	dir := writePEM(t, h)
+	at := []string{"-attime", "1772409600"} // 2026-03-02
+	for _, i := range []int{0, 3} { // qes-person (ECDSA), qseal-org
+		c := profileCases(t)[i]
+		got := issueProfile(t, h, c)
+		writeCert(t, dir, c.name, got.der)
+		keyDER, err := x509.MarshalPKCS8PrivateKey(c.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, c.name+".key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "doc.txt"), []byte("Ҳуҷҷат\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		runOpenSSL(t, bin, dir, "cms", "-sign", "-binary", "-in", "doc.txt", "-signer", c.name+".pem", "-inkey", c.name+".key",
+			"-certfile", "issuing-ca.pem", "-outform", "DER", "-out", c.name+".p7s")
+		out := runOpenSSL(t, bin, dir, append([]string{"cms", "-verify", "-binary", "-inform", "DER", "-in", c.name + ".p7s",
+			"-content", "doc.txt", "-CAfile", "root-ca.pem", "-out", "/dev/null"}, at...)...)
+		if !strings.Contains(out, "Verification successful") {
+			t.Errorf("%s: openssl cms -verify: %s", c.name, out)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -16,13 +17,14 @@ func TestProfileRegistry(t *testing.T) {
 	want := map[string]struct {
 		kind    Kind
 		issuers []string
+		version int
 	}{
-		ProfileQESPerson:  {KindQESPerson, []string{CAKindIssuing}},
-		ProfileQSealOrg:   {KindQSealOrg, []string{CAKindIssuing}},
-		ProfileTLSServer:  {KindTLSServer, []string{CAKindIssuing}},
-		ProfileOfficer:    {KindOfficer, []string{CAKindManagement}},
-		ProfileOCSPSigner: {KindOCSPSigner, []string{CAKindIssuing}},
-		ProfileTSAUnit:    {KindTSAUnit, []string{CAKindIssuing}},
+		ProfileQESPerson:  {KindQESPerson, []string{CAKindIssuing}, 1},
+		ProfileQSealOrg:   {KindQSealOrg, []string{CAKindIssuing}, 1},
+		ProfileTLSServer:  {KindTLSServer, []string{CAKindServices}, 1},
+		ProfileOfficer:    {KindOfficer, []string{CAKindManagement}, 1},
+		ProfileOCSPSigner: {KindOCSPSigner, []string{CAKindIssuing}, 2},
+		ProfileTSAUnit:    {KindTSAUnit, []string{CAKindIssuing}, 1},
 	}
 	ps := Profiles()
 	if len(ps) != len(want) {
@@ -30,19 +32,19 @@ func TestProfileRegistry(t *testing.T) {
 	}
 	for _, p := range ps {
 		w, ok := want[p.Name]
-		if !ok || p.Kind != w.kind || !slices.Equal(p.Issuers, w.issuers) || p.Version != 1 {
+		if !ok || p.Kind != w.kind || !slices.Equal(p.Issuers, w.issuers) || p.Version != w.version {
 			t.Errorf("profile %+v", p)
 		}
 		if _, err := profileFor(p.Kind); err != nil {
 			t.Errorf("%s: kind %s has no lint profile: %v", p.Name, p.Kind, err)
 		}
-		for _, k := range []string{CAKindRoot, CAKindIssuing, CAKindManagement} {
+		for _, k := range []string{CAKindRoot, CAKindIssuing, CAKindServices, CAKindManagement} {
 			if p.AllowedIssuer(k) != slices.Contains(w.issuers, k) {
 				t.Errorf("%s: AllowedIssuer(%s) = %v", p.Name, k, p.AllowedIssuer(k))
 			}
 		}
 		byName, err := ProfileByName(p.String())
-		if err != nil || byName.Name != p.Name || p.String() != p.Name+"/v1" {
+		if err != nil || byName.Name != p.Name || p.String() != fmt.Sprintf("%s/v%d", p.Name, w.version) {
 			t.Errorf("ProfileByName(%q) = %v, %v", p.String(), byName, err)
 		}
 	}
@@ -203,13 +205,13 @@ func TestTLSValiditySchedule(t *testing.T) {
 		time.Date(2026, 3, 14, 23, 0, 0, 0, time.UTC), time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC),
 		time.Date(2027, 3, 15, 0, 0, 0, 0, time.UTC), time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC),
 	} {
-		conf := h.profileConfig(t, CAKindIssuing, false)
+		conf := h.profileConfig(t, CAKindServices, false)
 		conf.Now = at
-		tmpl, err := p.Build(c.id, c.key.Public(), h.issuing.cert, conf)
+		tmpl, err := p.Build(c.id, c.key.Public(), h.services.cert, conf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := PreIssue(tmpl, h.issuing.cert, c.key.Public(), KindTLSServer)
+		r, err := PreIssue(tmpl, h.services.cert, c.key.Public(), KindTLSServer)
 		if err != nil || r.Err() != nil {
 			t.Errorf("%s: %v %v", at, err, r.Err())
 		}
@@ -250,12 +252,12 @@ func TestProfileRefusals(t *testing.T) {
 		{"uppercase language", ProfileQESPerson, personID(person), CAKindIssuing, cfg(func(c *ProfileConfig) { c.PDS[0].Language = "EN" }), ErrInvalidQCStatements, `language "EN": want a lowercase`},
 		{"person for seal", ProfileQSealOrg, personID(person), CAKindIssuing, nil, ErrProfileConfig, "needs a \"organization\" identity"},
 		{"organization for qes", ProfileQESPerson, orgID(testMinistry, ""), CAKindIssuing, nil, ErrInvalidIdentity, "kind"},
-		{"QSCD on tls", ProfileTLSServer, func() Identity { i := orgID(testMinistry, ""); i.DNSNames = []string{"a.tj"}; return i }(), CAKindIssuing, cfg(func(c *ProfileConfig) { c.QSCD = true }), ErrProfileConfig, "QSCD applies only"},
+		{"QSCD on tls", ProfileTLSServer, func() Identity { i := orgID(testMinistry, ""); i.DNSNames = []string{"a.tj"}; return i }(), CAKindServices, cfg(func(c *ProfileConfig) { c.QSCD = true }), ErrProfileConfig, "QSCD applies only"},
 		{"dns_names on qes", ProfileQESPerson, func() Identity { i := personID(person); i.DNSNames = []string{"a.tj"}; return i }(), CAKindIssuing, nil, ErrProfileConfig, "dns_names"},
-		{"tls without names", ProfileTLSServer, orgID(testMinistry, ""), CAKindIssuing, nil, ErrInvalidIdentity, "dns_names: required"},
-		{"tls uppercase name", ProfileTLSServer, func() Identity { i := orgID(testMinistry, ""); i.DNSNames = []string{"a.tj", "Portal.tj"}; return i }(), CAKindIssuing, nil, ErrInvalidIdentity, "dns_names[1]: \"Portal.tj\": use lowercase"},
-		{"tls wildcard", ProfileTLSServer, func() Identity { i := orgID(testMinistry, ""); i.DNSNames = []string{"*.minfin.tj"}; return i }(), CAKindIssuing, nil, ErrInvalidIdentity, "wildcards"},
-		{"tls IP", ProfileTLSServer, func() Identity { i := orgID(testMinistry, ""); i.DNSNames = []string{"10.0.0.1"}; return i }(), CAKindIssuing, nil, ErrInvalidIdentity, "IP address"},
+		{"tls without names", ProfileTLSServer, orgID(testMinistry, ""), CAKindServices, nil, ErrInvalidIdentity, "dns_names: required"},
+		{"tls uppercase name", ProfileTLSServer, func() Identity { i := orgID(testMinistry, ""); i.DNSNames = []string{"a.tj", "Portal.tj"}; return i }(), CAKindServices, nil, ErrInvalidIdentity, "dns_names[1]: \"Portal.tj\": use lowercase"},
+		{"tls wildcard", ProfileTLSServer, func() Identity { i := orgID(testMinistry, ""); i.DNSNames = []string{"*.minfin.tj"}; return i }(), CAKindServices, nil, ErrInvalidIdentity, "wildcards"},
+		{"tls IP", ProfileTLSServer, func() Identity { i := orgID(testMinistry, ""); i.DNSNames = []string{"10.0.0.1"}; return i }(), CAKindServices, nil, ErrInvalidIdentity, "IP address"},
 		{"65-char organization", ProfileQSealOrg, orgID(strings.Repeat("Ӯ", 65), ""), CAKindIssuing, nil, ErrInvalidName, "name: subject O: 65 characters"},
 		{"bad registration number", ProfileQSealOrg, func() Identity { i := orgID(testMinistry, ""); i.Organization.RegistrationNumber = "123"; return i }(), CAKindIssuing, nil, ErrInvalidIdentity, "registration_number"},
 		{"bad tax number", ProfileQSealOrg, func() Identity { i := orgID(testMinistry, ""); i.Organization.TaxNumber = "1234567890"; return i }(), CAKindIssuing, nil, ErrInvalidIdentity, "tax_number"},

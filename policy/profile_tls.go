@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,6 +39,9 @@ func buildTLSServer(id Identity, pub crypto.PublicKey, issuer *x509.Certificate,
 	if err := checkDNSNames(id.DNSNames); err != nil {
 		return nil, err
 	}
+	if err := withinConstraints(id.DNSNames, issuer); err != nil {
+		return nil, err
+	}
 	t, err := endEntity(nil, pub, issuer, cfg, tlsValidity(cfg.Now), true)
 	if err != nil {
 		return nil, err
@@ -65,6 +69,36 @@ func tlsValidity(nb time.Time) period {
 		return period{days: 99 - 1}
 	}
 	return period{days: 46 - 1}
+}
+
+// withinConstraints refuses a name the issuer's nameConstraints do not
+// permit, before anything is signed: relying parties would refuse the
+// certificate, and the officer must hear which name is outside.
+func withinConstraints(names []string, issuer *x509.Certificate) error {
+	if len(issuer.PermittedDNSDomains) == 0 {
+		return fmt.Errorf("%w: the issuer permits no DNS names (not a services CA)", ErrIssuerNotAllowed)
+	}
+	for i, n := range names {
+		field := fmt.Sprintf("dns_names[%d]", i)
+		if !slices.ContainsFunc(issuer.PermittedDNSDomains, func(c string) bool { return dnsWithin(n, c) }) {
+			return identityErr(field, "%q is outside the names this CA may certify (%s)", n, strings.Join(issuer.PermittedDNSDomains, ", "))
+		}
+		if slices.ContainsFunc(issuer.ExcludedDNSDomains, func(c string) bool { return dnsWithin(n, c) }) {
+			return identityErr(field, "%q is excluded by this CA's name constraints", n)
+		}
+	}
+	return nil
+}
+
+// dnsWithin is RFC 5280 §4.2.1.10 dNSName matching: the constraint itself
+// or any name under it ("gov.tj" covers "gov.tj" and "x.gov.tj", not
+// "evilgov.tj"); a constraint with a leading dot covers names under it only.
+func dnsWithin(name, constraint string) bool {
+	name, constraint = strings.ToLower(name), strings.ToLower(constraint)
+	if strings.HasPrefix(constraint, ".") {
+		return strings.HasSuffix(name, constraint)
+	}
+	return name == constraint || strings.HasSuffix(name, "."+constraint)
 }
 
 // checkDNSNames accepts lowercase LDH host names (A-labels for IDNs), at

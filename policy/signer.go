@@ -36,14 +36,17 @@ var asn1NULL = []byte{0x05, 0x00}
 
 // OCSPSigner returns the template of a delegated OCSP responder certificate
 // (RFC 6960 §4.2.2.2): EKU OCSPSigning only, id-pkix-ocsp-nocheck,
-// keyUsage digitalSignature (critical), SKI/AKI, certificatePolicies NCP+
-// and the center's policy, AIA caIssuers (helps clients build the path
-// from the responder's certificate). There is no AIA ocsp and no CDP:
+// keyUsage digitalSignature (critical), SKI/AKI, AIA caIssuers (helps
+// clients build the path from the responder's certificate), and no
+// certificatePolicies: CA/B BR 7.1.2.8.2 forbids them in a responder
+// certificate (zlint e_ocsp_cert_cp_forbidden), a policy says what a
+// subscriber's certificate may be relied on for and a responder has no
+// subscriber, and RFC 6960 authorises it by the EKU and the issuer alone. There is no AIA ocsp and no CDP:
 // with nocheck nobody checks its status, so a URL would only invite
 // requests. 90 days by default: nocheck means it cannot be revoked in
 // practice, so its life is kept short and renewed from the HSM key.
 func OCSPSigner(p SignerParams) (*x509.Certificate, error) {
-	t, err := signer(p, ocspValidity, false, nil)
+	t, err := signer(p, ocspValidity, false, false, nil)
 	if err != nil {
 		return nil, fmt.Errorf("OCSP signer template: %w", err)
 	}
@@ -65,7 +68,7 @@ func TSAUnit(p TSAParams) (*x509.Certificate, error) {
 	if len(tsaPolicies) == 0 {
 		tsaPolicies = []x509.OID{oidTSABestPrc}
 	}
-	t, err := signer(p.SignerParams, tsaValidity, true, tsaPolicies)
+	t, err := signer(p.SignerParams, tsaValidity, true, true, tsaPolicies)
 	if err != nil {
 		return nil, fmt.Errorf("TSA unit template: %w", err)
 	}
@@ -80,8 +83,10 @@ func TSAUnit(p TSAParams) (*x509.Certificate, error) {
 }
 
 // signer builds what both signer certificates share. withRevocation says
-// whether the certificate's status is published (AIA ocsp and CDP).
-func signer(p SignerParams, def period, withRevocation bool, extraPolicies []x509.OID) (*x509.Certificate, error) {
+// whether the certificate's status is published (AIA ocsp and CDP),
+// withPolicies whether it carries certificatePolicies (extraPolicies, NCP+
+// and the center's).
+func signer(p SignerParams, def period, withRevocation, withPolicies bool, extraPolicies []x509.OID) (*x509.Certificate, error) {
 	if err := p.IssuerLinks.check(withRevocation); err != nil {
 		return nil, err
 	}
@@ -96,6 +101,10 @@ func signer(p SignerParams, def period, withRevocation bool, extraPolicies []x50
 	// Go would mark a CA:FALSE extension critical for no benefit.
 	t.KeyUsage = x509.KeyUsageDigitalSignature
 	t.AuthorityKeyId = p.Issuer.SubjectKeyId
+	t.IssuingCertificateURL = []string{p.IssuerLinks.CertURL}
+	if !withPolicies {
+		return t, nil
+	}
 	pol, err := policies(extraPolicies, []x509.OID{oidNCPPlus, p.CenterPolicy})
 	if err != nil {
 		return nil, err
@@ -103,6 +112,5 @@ func signer(p SignerParams, def period, withRevocation bool, extraPolicies []x50
 	if err := setPolicies(t, pol); err != nil {
 		return nil, err
 	}
-	t.IssuingCertificateURL = []string{p.IssuerLinks.CertURL}
 	return t, nil
 }

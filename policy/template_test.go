@@ -87,9 +87,22 @@ func TestOCSPSignerTemplate(t *testing.T) {
 	if ok, crit, _ := findExt(c, asn1.ObjectIdentifier{2, 5, 29, 15}); !ok || !crit || c.KeyUsage != x509.KeyUsageDigitalSignature {
 		t.Errorf("keyUsage %b critical=%v", c.KeyUsage, crit)
 	}
-	if !hasPolicy(c, "0.4.0.2042.1.2") || !hasPolicy(c, testCenterPolicy.String()) || len(c.Policies) != 2 {
-		t.Errorf("policies %v", c.Policies)
+	// No certificatePolicies at all (CA/B BR 7.1.2.8.2).
+	if ok, _, _ := findExt(c, asn1.ObjectIdentifier{2, 5, 29, 32}); ok || len(c.Policies) != 0 || len(c.PolicyIdentifiers) != 0 {
+		t.Errorf("OCSP signer has certificatePolicies %v", c.Policies)
 	}
+	// The linter judges the signer with e_ocsp_cert_cp_forbidden running:
+	// the certificate passes, and one with policies is refused.
+	l := NewLinter()
+	r, err := l.Lint(h.ocsp.der, KindOCSPSigner)
+	if err != nil || r.Err() != nil {
+		t.Fatalf("OCSP signer lint: %v %v", err, r.Err())
+	}
+	withPol := *h.ocsp.tmpl
+	if err := setPolicies(&withPol, []x509.OID{oidNCPPlus}); err != nil {
+		t.Fatal(err)
+	}
+	expectLintError(t, l, &withPol, h.issuing.cert, h.ocsp.key.Public(), KindOCSPSigner, "e_ocsp_cert_cp_forbidden")
 	if len(c.OCSPServer) != 0 || len(c.CRLDistributionPoints) != 0 {
 		t.Errorf("OCSP signer has status URLs: %v %v", c.OCSPServer, c.CRLDistributionPoints)
 	}
@@ -248,6 +261,8 @@ func TestCALinks(t *testing.T) {
 	for _, c := range []struct{ url, id string }{
 		{"ftp://x/", "a"}, {"http://", "a"}, {"http://x?q=1", "a"}, {"http://u@x", "a"}, {"http://x/ü", "a"},
 		{"http://x", ""}, {"http://x", "../root"}, {"http://x", "a/b"}, {"http://x", ".hidden"},
+		// The one CA-id rule (ids.CheckCA): what the repository serves.
+		{"http://x", "qca.2027"}, {"http://x", "QCA"}, {"http://x", "qca_1"},
 	} {
 		if _, err := CALinks(c.url, c.id); err == nil {
 			t.Errorf("CALinks(%q, %q) accepted", c.url, c.id)

@@ -8,10 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/muhr-pki/muhr/policy/ids"
 )
 
 // maxIDLen bounds a CA id in a URL; ids are short slugs ("root-2026").
-const maxIDLen = 64
+const maxIDLen = ids.MaxCALen
 
 // Content types of the repository (RFC 2585 for DER certificates and CRLs).
 const (
@@ -115,19 +117,8 @@ func (s *Server) parseFile(w http.ResponseWriter, r *http.Request, exts ...strin
 	return "", "", false
 }
 
-// validID accepts CA ids made of [a-z0-9-], 1 to maxIDLen characters.
+// validID is the one CA-id rule (ids.CheckCA), so every id the ceremony
+// accepts is served.
 func validID(id string) error {
-	if id == "" {
-		return fmt.Errorf("bad CA id: empty")
-	}
-	if len(id) > maxIDLen {
-		return fmt.Errorf("bad CA id: longer than %d characters", maxIDLen)
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
-			return fmt.Errorf("bad CA id: only a-z, 0-9 and - are allowed")
-		}
-	}
-	return nil
+	return ids.CheckCA(id)
 }

@@ -93,7 +93,17 @@ func check(req *x509.CertificateRequest, lay *layout, opts Options) (*Checked, e
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSignatureAlgorithm(req.SignatureAlgorithm); err != nil {
+	// RSA-PSS is verified here: crypto/x509 calls PSS with the salt
+	// OpenSSL uses by default an unknown algorithm.
+	sigAlg := req.SignatureAlgorithm
+	var pss *pssParams
+	if isPSS(lay.sigAlg) {
+		p, err := parsePSS(lay.sigAlg)
+		if err != nil {
+			return nil, err
+		}
+		pss = &p
+	} else if err := checkSignatureAlgorithm(req.SignatureAlgorithm); err != nil {
 		return nil, err
 	}
 	spki, err := x509.MarshalPKIXPublicKey(req.PublicKey)
@@ -103,7 +113,11 @@ func check(req *x509.CertificateRequest, lay *layout, opts Options) (*Checked, e
 	if !bytes.Equal(spki, req.RawSubjectPublicKeyInfo) {
 		return nil, fmt.Errorf("%w: the public key is not in its canonical DER form", ErrMalformed)
 	}
-	if err := req.CheckSignature(); err != nil {
+	if pss != nil {
+		if sigAlg, err = checkPSS(req, *pss, lay.sig); err != nil {
+			return nil, err
+		}
+	} else if err := req.CheckSignature(); err != nil {
 		return nil, fmt.Errorf("%w: the CSR's signature does not verify with its own public key, so it does not prove possession of the key: the CSR was altered or signed with another key; create it again with the private key (%w)", ErrBadSignature, err)
 	}
 	if pub, ok := req.PublicKey.(*rsa.PublicKey); ok {
@@ -124,7 +138,7 @@ func check(req *x509.CertificateRequest, lay *layout, opts Options) (*Checked, e
 		SPKI:               spki,
 		SPKIHash:           hash,
 		Key:                desc,
-		SignatureAlgorithm: req.SignatureAlgorithm,
+		SignatureAlgorithm: sigAlg,
 		RequestedSubject:   req.Subject.String(),
 		IgnoredAttributes:  lay.attributes,
 	}
@@ -144,8 +158,8 @@ func SPKIHash(pub crypto.PublicKey) ([sha256.Size]byte, error) {
 	return sha256.Sum256(spki), nil
 }
 
-// checkSignatureAlgorithm allows SHA-2 with RSA PKCS#1 v1.5, RSA-PSS and
-// ECDSA. SHA-1 and MD5 are refused because a chosen-prefix collision lets
+// checkSignatureAlgorithm allows SHA-2 with RSA PKCS#1 v1.5 and ECDSA
+// (RSA-PSS is judged by parsePSS). SHA-1 and MD5 are refused because a chosen-prefix collision lets
 // a CSR's signature be reused; Ed25519 and DSA because their keys are.
 func checkSignatureAlgorithm(alg x509.SignatureAlgorithm) error {
 	switch alg {

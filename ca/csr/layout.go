@@ -23,6 +23,8 @@ var (
 type layout struct {
 	info       []byte                  // CertificationRequestInfo, whole element
 	spki       []byte                  // SubjectPublicKeyInfo, whole element
+	sigAlg     []byte                  // signatureAlgorithm, whole element
+	sig        []byte                  // signature value (the BIT STRING's bytes)
 	attributes []asn1.ObjectIdentifier // attribute types other than extensionRequest
 }
 
@@ -41,17 +43,18 @@ func inspect(der []byte) (*layout, error) {
 		return nil, err
 	}
 	var lay layout
-	var req, alg, sig, info cryptobyte.String
+	var req, sig, info cryptobyte.String
 	in := cryptobyte.String(der)
 	if !in.ReadASN1(&req, cbasn1.SEQUENCE) ||
 		!req.ReadASN1Element((*cryptobyte.String)(&lay.info), cbasn1.SEQUENCE) ||
-		!req.ReadASN1Element(&alg, cbasn1.SEQUENCE) ||
+		!req.ReadASN1Element((*cryptobyte.String)(&lay.sigAlg), cbasn1.SEQUENCE) ||
 		!req.ReadASN1(&sig, cbasn1.BIT_STRING) || !req.Empty() || !in.Empty() {
 		return nil, fmt.Errorf("%w: not a PKCS#10 CertificationRequest (info, algorithm, signature)", ErrMalformed)
 	}
 	if len(sig) == 0 || sig[0] != 0 {
 		return nil, fmt.Errorf("%w: signature BIT STRING has unused bits", ErrMalformed)
 	}
+	lay.sig = sig[1:]
 	whole := cryptobyte.String(lay.info)
 	var version int64
 	var subject, attrs cryptobyte.String

@@ -140,7 +140,7 @@ func defaultCA(cmd *cobra.Command, st store.Store, prof policy.Profile) (string,
 		return "", err
 	}
 	for _, c := range cas {
-		if c.Status == store.CAStatusActive && prof.AllowedIssuer(c.Kind) {
+		if c.Status == store.CAStatusActive && prof.AllowedIssuer(policy.IssuerKindDER(c.Kind, c.CertDER)) {
 			return c.ID, nil
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/muhr-pki/muhr/hsm"
 	"github.com/muhr-pki/muhr/hsm/pkcs11"
 	"github.com/muhr-pki/muhr/hsm/softhsm"
+	"github.com/muhr-pki/muhr/internal/secret"
 )
 
 func newHSMCmd() *cobra.Command {
@@ -175,7 +176,7 @@ func printKeys(out io.Writer, keys []hsm.KeyInfo) error {
 // environment, where other users or logs could see it.
 func readPIN(cmd *cobra.Command, path, flag, what string, confirm bool) ([]byte, error) {
 	if path != "" {
-		return hsm.ReadPINFile(path)
+		return secret.ReadFile(path)
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/muhr-pki/muhr/ca"
 	"github.com/muhr-pki/muhr/config"
-	"github.com/muhr-pki/muhr/hsm"
 	"github.com/muhr-pki/muhr/hsm/pkcs11"
+	"github.com/muhr-pki/muhr/internal/secret"
 	"github.com/muhr-pki/muhr/policy"
 	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/store/storeopen"
@@ -29,7 +29,7 @@ func OpenHSM(ctx context.Context, c config.HSM, log *slog.Logger) (*pkcs11.Token
 			return nil, fmt.Errorf("hsm.softhsm2_conf: %w", err)
 		}
 	}
-	pin, err := hsm.ReadPINFile(c.PINFile)
+	pin, err := secret.ReadFile(c.PINFile)
 	if err != nil {
 		return nil, fmt.Errorf("hsm.pin_file: %w", err)
 	}

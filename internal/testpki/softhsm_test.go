@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/muhr-pki/muhr/hsm"
 	"github.com/muhr-pki/muhr/hsm/pkcs11"
+	"github.com/muhr-pki/muhr/internal/secret"
 )
 
 func TestSoftHSM(t *testing.T) {
@@ -28,9 +28,9 @@ func TestSoftHSM(t *testing.T) {
 			t.Fatalf("PIN file %s: %v, mode %v", f, err, fi.Mode())
 		}
 	}
-	pin, err := hsm.ReadPINFile(a.PINFile)
+	pin, err := secret.ReadFile(a.PINFile)
 	if err != nil || string(pin) != string(a.PIN) {
-		t.Fatalf("ReadPINFile = %q, %v", pin, err)
+		t.Fatalf("secret.ReadFile = %q, %v", pin, err)
 	}
 
 	// Both tokens, made after the module was first initialised, are usable.

@@ -6,10 +6,9 @@ package storeopen
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/internal/secret"
 	"github.com/muhr-pki/muhr/store/postgres"
 	"github.com/muhr-pki/muhr/store/sqlite"
 	"github.com/muhr-pki/muhr/store/sqlstore"
@@ -36,24 +35,14 @@ func Open(ctx context.Context, db config.Database) (*sqlstore.Store, error) {
 	return nil, fmt.Errorf("database.driver: %q is not sqlite or postgres", db.Driver)
 }
 
-// readPassword reads database.password_file, refusing a file others can
-// read. The password itself never appears in an error.
+// readPassword reads database.password_file with the one secret-file
+// reader (regular file, mode 0600 or 0400, bounded, newline trimmed). The
+// password itself never appears in an error.
 func readPassword(path string) (string, error) {
-	fi, err := os.Stat(path)
+	b, err := secret.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("database.password_file: %w", err)
 	}
-	if fi.Mode().Perm()&0o007 != 0 {
-		return "", fmt.Errorf("database.password_file: %s is readable by others (mode %o); chmod 600 it", path, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("database.password_file: %w", err)
-	}
-	// One line; editors add the newline.
-	pw := strings.TrimRight(string(b), "\r\n")
-	if pw == "" {
-		return "", fmt.Errorf("database.password_file: %s is empty", path)
-	}
-	return pw, nil
+	defer clear(b)
+	return string(b), nil
 }

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/internal/secret"
 	"github.com/muhr-pki/muhr/internal/testpki"
 	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/store/storeopen"
@@ -39,10 +41,13 @@ func TestUnknownDriver(t *testing.T) {
 func TestPasswordFile(t *testing.T) {
 	dir := t.TempDir()
 	dsn := "host=127.0.0.1 port=1 user=muhr dbname=muhr sslmode=disable connect_timeout=5"
+	p := filepath.Join(dir, "pw")
 	open := func(content string, mode os.FileMode) error {
-		p := filepath.Join(dir, "pw")
 		os.Remove(p)
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // not subject to the umask
 			t.Fatal(err)
 		}
 		_, err := storeopen.Open(t.Context(), config.Database{Driver: "postgres", DSN: dsn, PasswordFile: p})
@@ -51,18 +56,36 @@ func TestPasswordFile(t *testing.T) {
 		}
 		return err
 	}
-	if err := open("s3cret\n", 0o644); err == nil || !strings.Contains(err.Error(), "readable by others") {
-		t.Errorf("world-readable password file: %v", err)
+	// The same rules as the HSM PIN file: group bits are refused too.
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o660, 0o604} {
+		err := open("s3cret\n", mode)
+		if !errors.Is(err, secret.ErrFile) || !strings.Contains(err.Error(), "database.password_file") ||
+			!strings.Contains(err.Error(), "chmod 600 "+p) {
+			t.Errorf("password file mode %04o: %v", mode, err)
+		}
 	}
-	if err := open("\n", 0o600); err == nil || !strings.Contains(err.Error(), "empty") {
+	if err := open("\n", 0o600); !errors.Is(err, secret.ErrFile) || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("empty password file: %v", err)
 	}
-	// A good file gets as far as connecting.
-	if err := open("s3cret\n", 0o600); !errors.Is(err, store.ErrUnavailable) {
-		t.Errorf("good password file, no server: %v", err)
+	// A good file gets as far as connecting, 0600 or 0400.
+	for _, mode := range []os.FileMode{0o600, 0o400} {
+		if err := open("s3cret\n", mode); !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("good password file (%04o), no server: %v", mode, err)
+		}
+	}
+	// Not a regular file: a directory, a named pipe.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{dir, fifo} {
+		_, err := storeopen.Open(t.Context(), config.Database{Driver: "postgres", DSN: dsn, PasswordFile: f})
+		if !errors.Is(err, secret.ErrFile) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("password file %s: %v", f, err)
+		}
 	}
 	_, err := storeopen.Open(t.Context(), config.Database{Driver: "postgres", DSN: dsn, PasswordFile: filepath.Join(dir, "nope")})
-	if err == nil || !strings.Contains(err.Error(), "password_file") {
+	if err == nil || !strings.Contains(err.Error(), "password_file") || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing password file: %v", err)
 	}
 }
