@@ -25,30 +25,44 @@ type fileLocker struct {
 const lockPoll = 20 * time.Millisecond
 
 func (l *fileLocker) SessionLock(ctx context.Context, _ *sql.Conn) error {
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := lockFile(ctx, l.path)
 	if err != nil {
-		return fmt.Errorf("migration lock %s: %w", l.path, err)
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			f.Close()
-			return fmt.Errorf("migration lock %s: %w", l.path, err)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return fmt.Errorf("migration lock %s: waited for another migrator: %w", l.path, ctx.Err())
-		case <-time.After(lockPoll):
-		}
+		return err
 	}
 	l.mu.Lock()
 	l.f = f
 	l.mu.Unlock()
 	return nil
+}
+
+// LockFile takes the exclusive flock on path (created 0600) that migrators
+// hold, waiting until ctx ends. SQLite's Open holds it while it switches a
+// new database to WAL: that switch needs an exclusive database lock and
+// SQLite answers SQLITE_BUSY at once, without its busy handler, when
+// another process is opening the same new file. Closing the file releases it.
+func LockFile(ctx context.Context, path string) (*os.File, error) { return lockFile(ctx, path) }
+
+func lockFile(ctx context.Context, path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("migration lock %s: %w", path, err)
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("migration lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("migration lock %s: waited for another migrator: %w", path, ctx.Err())
+		case <-time.After(lockPoll):
+		}
+	}
 }
 
 func (l *fileLocker) SessionUnlock(context.Context, *sql.Conn) error {

@@ -106,16 +106,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*sqlstore.Store, er
 	if strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("%s: path must not contain '?'", target)
 	}
-	if err := createFile(path); err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", target, store.ErrUnavailable, err)
-	}
-	db, err := sql.Open("sqlite", path+dsnParams)
+	db, err := openChecked(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", target, store.ErrUnavailable, err)
-	}
-	db.SetMaxOpenConns(maxConns)
-	if err := check(ctx, db); err != nil {
-		db.Close()
 		return nil, fmt.Errorf("%s: %w: %w", target, store.ErrUnavailable, err)
 	}
 	s, err := sqlstore.New(db, sqlstore.Config{Dialect: dialect(), Target: target, Migrations: o.fsys, MigrationLock: path + LockSuffix})
@@ -124,6 +116,30 @@ func Open(ctx context.Context, path string, opts ...Option) (*sqlstore.Store, er
 		return nil, err
 	}
 	return s, nil
+}
+
+// openChecked creates the file if need be and opens it in WAL mode, holding
+// the migration lock so that processes opening one new file at once take
+// turns at the switch to WAL (see migrations.LockFile).
+func openChecked(ctx context.Context, path string) (*sql.DB, error) {
+	lock, err := migrations.LockFile(ctx, path+LockSuffix)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Close()
+	if err := createFile(path); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", path+dsnParams)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(maxConns)
+	if err := check(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // createFile creates the database file with mode 0600 before SQLite does
