@@ -96,7 +96,7 @@ func TestBatchLedger(t *testing.T) {
 	pki := tsatest.NewPKI(t, nil)
 	var e *env
 	e = newEnv(t, pki, func(o *tsa.Options) {
-		o.Ledger = &countingLedger{Ledger: tsa.NewBatchLedger(t.Context(), pki.Store, 0)}
+		o.Ledger = &countingLedger{Ledger: newBatchLedger(t, pki.Store)}
 	})
 	seen := map[string]bool{}
 	checkDistinct(t, pki.Store, seen, issueMany(t, 200, e))
