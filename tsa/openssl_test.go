@@ -3,7 +3,6 @@ package tsa_test
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
 	"math/big"
@@ -105,7 +104,7 @@ func TestOpenSSLRoundTrip(t *testing.T) {
 						t.Fatal(err)
 					}
 					if certReq {
-						full, err := tsa.WithCertificates(row.TokenDER, append([]*x509.Certificate{e.pki.TSA}, e.pki.Issuing))
+						full, err := tsa.LedgerTokenWithChain(t.Context(), e.pki.Store, row)
 						if err != nil || !bytes.Equal(full, raw) {
 							t.Errorf("ledger token with its certificates put back differs from the released one (%v)", err)
 						}
