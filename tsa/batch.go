@@ -59,15 +59,26 @@ type batchItem struct {
 	err chan error
 }
 
-// NewBatchLedger starts the writer; Close stops it. max bounds the rows per
+// NewBatchLedger starts one writer; Close stops it. max bounds the rows per
 // transaction (default 256).
-func NewBatchLedger(st BatchStore, max int) *BatchLedger {
-	if max <= 0 {
-		max = 256
+func NewBatchLedger(st BatchStore, max int) *BatchLedger { return NewBatchLedgerWriters(st, max, 1) }
+
+// NewBatchLedgerWriters starts writers goroutines that commit batches side
+// by side: worth it on PostgreSQL, where commits of concurrent transactions
+// overlap (each waits for its WAL flush), not on SQLite, whose single write
+// lock would make a second writer sleep in the busy handler.
+func NewBatchLedgerWriters(st BatchStore, maxRows, writers int) *BatchLedger {
+	if maxRows <= 0 {
+		maxRows = 256
 	}
-	l := &BatchLedger{st: st, max: max, reqs: make(chan batchItem),
+	writers = max(writers, 1)
+	l := &BatchLedger{st: st, max: maxRows, reqs: make(chan batchItem),
 		quit: make(chan struct{}), done: make(chan struct{})}
-	go l.run()
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(l.run)
+	}
+	go func() { wg.Wait(); close(l.done) }()
 	return l
 }
 
@@ -96,7 +107,6 @@ func (l *BatchLedger) Close() error {
 }
 
 func (l *BatchLedger) run() {
-	defer close(l.done)
 	for {
 		var batch []batchItem
 		select {

@@ -83,7 +83,7 @@ func serve(ctx context.Context, cfg *config.Config, roles map[string]bool, log *
 		HTTP:       cfg.HTTP,
 	})
 	if roles["tsa"] && cfg.TSA.Enabled {
-		closeTSA, err := mountTSA(ctx, cfg.TSA, st, tok, srv, reg, log)
+		closeTSA, err := mountTSA(ctx, cfg.TSA, cfg.Database.Driver, st, tok, srv, reg, log)
 		if err != nil {
 			return fmt.Errorf("tsa: %w", err)
 		}

@@ -51,7 +51,7 @@ func parseRoles(s string) (map[string]bool, error) {
 // flight finish and are committed, new ones are refused) and stops its
 // ledger writer: call it after the HTTP server has stopped and before the
 // store closes.
-func mountTSA(ctx context.Context, c config.TSA, st store.Store, keys tsa.KeyFinder, srv *server.Server,
+func mountTSA(ctx context.Context, c config.TSA, driver string, st store.Store, keys tsa.KeyFinder, srv *server.Server,
 	reg prometheus.Registerer, log *slog.Logger) (close func(context.Context) error, err error) {
 	if !c.SyncRequired() {
 		log.Warn("tsa: require_sync is OFF: tokens are issued even while the kernel reports the clock unsynchronised; demo use only")
@@ -81,7 +81,14 @@ func mountTSA(ctx context.Context, c config.TSA, st store.Store, keys tsa.KeyFin
 	if err != nil {
 		return nil, fmt.Errorf("tsa.default_policy: %w", err)
 	}
-	ledger := tsa.NewBatchLedger(st, 0)
+	// PostgreSQL overlaps the commits of concurrent transactions (each
+	// waits for its WAL flush), so several writers raise throughput; SQLite
+	// has one write lock, and a second writer would only wait for it.
+	writers := 1
+	if driver == "postgres" {
+		writers = 4
+	}
+	ledger := tsa.NewBatchLedgerWriters(st, 0, writers)
 	t, err := tsa.New(tsa.Options{Unit: unit, Ledger: ledger, Clock: guard, Accuracy: c.Accuracy, ClockError: c.MaxOffset,
 		Policies: pols, Default: def, Registry: reg, Logger: log})
 	if err != nil {

@@ -51,7 +51,6 @@ echo "bench: building muhr, muhrd, loadgen, bareserver" >&2
 go build -o "$W/bin/" ./cmd/muhr ./cmd/muhrd ./scripts/bench/loadgen ./scripts/bench/bareserver
 MUHR=$W/bin/muhr
 LOADGEN=$W/bin/loadgen
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 wait_http() { # URL
 	for _ in $(seq 150); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done
@@ -61,13 +60,10 @@ wait_http() { # URL
 
 RESULTS=$W/results.tsv
 : >"$RESULTS"
-measure() { # NAME URL [loadgen flags...]
-	local name=$1 url=$2 c
-	shift 2
-	for c in $CONCURRENCY; do
-		"$LOADGEN" -name "$name" -url "$url" -c "$c" -n "$N" -max-duration "${MAXS}s" "$@" | tee -a "$RESULTS" >&2
-	done
-}
+# Targets are measured interleaved (every target at c=1, then at c=16, ...)
+# so that the rows compared with each other ran close together in time on
+# this shared machine. TARGETS holds "NAME|URL|loadgen flags".
+TARGETS=()
 
 # The request: SHA-256, a nonce, certReq (the unit certificate and chain in
 # every token, as jarsigner and osslsigncode ask).
@@ -101,27 +97,21 @@ YAML
 	echo "$port"
 }
 
-# bench_muhrd NAME DIR PORT: start muhrd --roles tsa, measure, stop it (a
-# graceful stop: the TSA drains).
-bench_muhrd() {
-	local name=$1 dir=$2 port=$3 pid
+# start_muhrd NAME DIR PORT: start muhrd --roles tsa and add it to TARGETS.
+start_muhrd() {
+	local name=$1 dir=$2 port=$3
 	(cd "$dir" && SOFTHSM2_CONF="$dir/softhsm2.conf" exec "$W/bin/muhrd" --config "$dir/muhrd.yaml" --roles tsa \
 		2>"$dir/muhrd.log" >/dev/null) &
-	pid=$!
-	PIDS+=("$pid")
+	PIDS+=($!)
 	wait_http "http://127.0.0.1:$port/tsa/healthz"
-	measure "$name" "http://127.0.0.1:$port/tsa" -tsa -body "$W/q.tsq"
-	kill -TERM "$pid"
-	wait "$pid" 2>/dev/null || true
-	# The ledger rows hold tokens without their certificates.
-	echo "bench: $name: muhrd log $(wc -l <"$dir/muhrd.log") lines" >&2
+	TARGETS+=("$name|http://127.0.0.1:$port/tsa|-tsa")
 }
 
 echo "bench: bare net/http" >&2
 "$W/bin/bareserver" -listen 127.0.0.1:0 -size 2700 -max-duration 30m >"$W/bare.addr" &
 PIDS+=($!)
 for _ in $(seq 50); do [ -s "$W/bare.addr" ] && break; sleep 0.1; done
-measure "bare-net/http" "http://$(cat "$W/bare.addr")/" -body "$W/q.tsq"
+TARGETS+=("bare-net/http|http://$(cat "$W/bare.addr")/|")
 
 echo "bench: sigstore timestamp-server v2.1.0" >&2
 TSS=$(command -v timestamp-server || true)
@@ -142,7 +132,7 @@ if [ -n "$TSS" ]; then
 		--disable-ntp-monitoring >"$W/tss.log" 2>&1) &
 	PIDS+=($!)
 	if wait_http "http://127.0.0.1:$TPORT/api/v1/timestamp/certchain"; then
-		measure "sigstore" "http://127.0.0.1:$TPORT/api/v1/timestamp" -tsa -body "$W/q.tsq"
+		TARGETS+=("sigstore|http://127.0.0.1:$TPORT/api/v1/timestamp|-tsa")
 	else
 		echo "bench: SKIPPING sigstore: it did not start: $(tail -n3 "$W/tss.log")" >&2
 	fi
@@ -150,7 +140,7 @@ fi
 
 echo "bench: muhrd on SQLite (synchronous=FULL)" >&2
 PORT=$(setup_center "$W/sqlite" "{driver: sqlite, path: muhr.db}")
-bench_muhrd "muhrd-sqlite" "$W/sqlite" "$PORT"
+start_muhrd "muhrd-sqlite" "$W/sqlite" "$PORT"
 
 echo "bench: muhrd on PostgreSQL" >&2
 if [ -n "${BENCH_PG_DSN:-}" ]; then
@@ -179,7 +169,7 @@ else
 fi
 PG_FSYNC=$(psql "$PG_DSN" -qAtc "SHOW fsync" 2>/dev/null || echo "?")
 PORT=$(setup_center "$W/pg" "{driver: postgres, dsn: \"$PG_DSN\"}")
-bench_muhrd "muhrd-postgres" "$W/pg" "$PORT"
+start_muhrd "muhrd-postgres" "$W/pg" "$PORT"
 
 echo "bench: openssl ts -reply, one process per token" >&2
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/tsa.key" -out "$W/tsa.pem" \
@@ -197,7 +187,15 @@ ess_cert_id_alg = sha256
 CNF
 echo 01 >"$W/serial"
 ON=$(( N < 500 ? N : 500 ))
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "bench: measuring: ${#TARGETS[@]} HTTP targets and openssl, interleaved by concurrency" >&2
 for c in $CONCURRENCY; do
+	for t in "${TARGETS[@]}"; do
+		IFS='|' read -r name url flags <<<"$t"
+		# shellcheck disable=SC2086 # flags is a word list
+		"$LOADGEN" -name "$name" -url "$url" -c "$c" -n "$N" -max-duration "${MAXS}s" -body "$W/q.tsq" $flags \
+			| tee -a "$RESULTS" >&2
+	done
 	"$LOADGEN" -name "openssl-ts-reply" -c "$c" -n "$ON" -warmup 5 -max-duration "${MAXS}s" -exec \
 		"openssl ts -reply -config $W/tsa.cnf -queryfile $W/q.tsq -signer $W/tsa.pem -inkey $W/tsa.key -out /dev/null 2>/dev/null" \
 		| tee -a "$RESULTS" >&2
@@ -215,6 +213,10 @@ def rate(name, c):
     r = by.get((name, c))
     return float(r[5]) if r else None
 print(f"{'target':<18}{'c':>4}{'tokens/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x sigstore':>12}{'x bare':>9}")
+order = {}
+for r in rows:
+    order.setdefault(r[0], len(order))
+rows.sort(key=lambda r: (order[r[0]], int(r[1])))
 for r in rows:
     name, c, ok, failed, secs, rps, p50, p99 = r[0], int(r[1]), r[2], r[3], r[4], float(r[5]), r[6], r[7]
     s, b = rate("sigstore", c), rate("bare-net/http", c)
