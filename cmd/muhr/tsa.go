@@ -45,7 +45,7 @@ The ledger keeps each token without its certificates (the TSA unit's
 certificate and CA chain are fixed per signer row); show puts them back, so
 token_sha256 is that of the token as a client that asked for certificates
 received it, and --out writes that token (DER).`,
-		Args:  cobra.ExactArgs(1),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			serial, err := parseTSASerial(args[0])
 			if err != nil {
