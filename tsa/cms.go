@@ -53,10 +53,32 @@ type signerTemplate struct {
 	sid        []byte // IssuerAndSerialNumber of the unit certificate
 	attrFixed  [][]byte
 	certsField []byte // [0] IMPLICIT SET OF Certificate: unit, then chain
+
+	// DER that every token repeats, encoded once.
+	accuracy   []byte            // the Accuracy; nil when zero
+	policies   map[string][]byte // dotted OID → its DER, for the accepted policies
+	oidTSTInfo []byte
+	oidDigest  []byte
+	oidSD      []byte
 }
 
-func newSignerTemplate(u *Unit) (*signerTemplate, error) {
-	t := &signerTemplate{signer: u.Signer, digest: u.Digest}
+// Small fixed encodings: INTEGER 1, INTEGER 3 and PKIStatusInfo{granted}.
+var (
+	derV1      = []byte{0x02, 0x01, 0x01}
+	derV3      = []byte{0x02, 0x01, 0x03}
+	derGranted = []byte{0x30, 0x03, 0x02, 0x01, statusGranted}
+)
+
+func newSignerTemplate(u *Unit, acc time.Duration, policies []asn1.ObjectIdentifier) (*signerTemplate, error) {
+	t := &signerTemplate{signer: u.Signer, digest: u.Digest, policies: map[string][]byte{},
+		oidTSTInfo: mustMarshal(oidTSTInfo), oidDigest: mustMarshal(oidAttrDigest), oidSD: mustMarshal(oidSignedData)}
+	if acc > 0 {
+		t.accuracy = mustMarshal(accuracy{Seconds: int64(acc / time.Second), Milliseconds: int64(acc%time.Second) / 1e6,
+			Microseconds: int64(acc%time.Millisecond) / 1e3})
+	}
+	for _, p := range policies {
+		t.policies[p.String()] = mustMarshal(p)
+	}
 	hashOID := map[crypto.Hash]asn1.ObjectIdentifier{crypto.SHA256: oidSHA256, crypto.SHA384: oidSHA384, crypto.SHA512: oidSHA512}[u.Digest]
 	if hashOID == nil {
 		return nil, fmt.Errorf("%w: unsupported digest %s", ErrUnit, u.Digest)
@@ -105,8 +127,9 @@ type token struct {
 
 var serialLimit = new(big.Int).Lsh(big.NewInt(1), 160)
 
-// sign builds TSTInfo for the request and signs it.
-func (t *signerTemplate) sign(req *Request, policy asn1.ObjectIdentifier, genTime time.Time, acc time.Duration) (*token, error) {
+// sign builds TSTInfo for the request and signs it. policy must be one of
+// the template's policies.
+func (t *signerTemplate) sign(req *Request, policy asn1.ObjectIdentifier, genTime time.Time) (*token, error) {
 	serial, err := rand.Int(rand.Reader, serialLimit)
 	if err != nil {
 		return nil, fmt.Errorf("tsa: draw serial: %w", err)
@@ -114,10 +137,15 @@ func (t *signerTemplate) sign(req *Request, policy asn1.ObjectIdentifier, genTim
 	if serial.Sign() == 0 {
 		serial.SetInt64(1) // 2^-160: the ledger's key still refuses a reuse
 	}
-	info := tstInfoDER(req, policy, serial, genTime, acc)
+	policyDER, ok := t.policies[policy.String()]
+	if !ok {
+		return nil, fmt.Errorf("tsa: policy %s not configured", policy)
+	}
+	info := t.tstInfoDER(req, policyDER, serial, genTime)
 	d := t.digest.New()
 	d.Write(info)
-	attrs := append(slices.Clone(t.attrFixed), attribute(oidAttrDigest, mustMarshal(d.Sum(nil))))
+	digestAttr := der(seq(t.oidDigest, der(tlv(0x31, der(tlv(0x04, d.Sum(nil)))))))
+	attrs := append(slices.Clone(t.attrFixed), digestAttr)
 	// DER orders a SET OF by the encodings.
 	slices.SortFunc(attrs, bytes.Compare)
 	signedAttrs := der(tlv(0x31, slices.Concat(attrs...)))
@@ -128,37 +156,44 @@ func (t *signerTemplate) sign(req *Request, policy asn1.ObjectIdentifier, genTim
 		return nil, fmt.Errorf("tsa: sign token: %w", err)
 	}
 	signedAttrs[0] = 0xa0 // [0] IMPLICIT in the SignerInfo
-	signerInfo := der(seq(mustMarshal(1), t.sid, t.digestAlg, signedAttrs, t.sigAlg, mustMarshal(sig)))
-	head := slices.Concat(mustMarshal(3), der(tlv(0x31, t.digestAlg)),
-		der(seq(mustMarshal(oidTSTInfo), der(tlv(0xa0, mustMarshal(info))))))
+	signerInfo := der(seq(derV1, t.sid, t.digestAlg, signedAttrs, t.sigAlg, der(tlv(0x04, sig))))
+	head := slices.Concat(derV3, der(tlv(0x31, t.digestAlg)),
+		der(seq(t.oidTSTInfo, der(tlv(0xa0, der(tlv(0x04, info)))))))
 	signerInfos := der(tlv(0x31, signerInfo))
-	bare := contentInfoDER(slices.Concat(head, signerInfos))
+	bare := contentInfoDER(t.oidSD, slices.Concat(head, signerInfos))
 	released := bare
 	if req.CertReq {
-		released = contentInfoDER(slices.Concat(head, t.certsField, signerInfos))
+		released = contentInfoDER(t.oidSD, slices.Concat(head, t.certsField, signerInfos))
 	}
-	status := der(seq(mustMarshal(statusGranted)))
-	return &token{response: der(seq(status, released)), ledger: bare, serial: serial}, nil
+	return &token{response: der(seq(derGranted, released)), ledger: bare, serial: serial}, nil
 }
 
-func contentInfoDER(signedData []byte) []byte {
-	return der(seq(mustMarshal(oidSignedData), der(tlv(0xa0, der(seq(signedData))))))
+func contentInfoDER(oidSD, signedData []byte) []byte {
+	return der(seq(oidSD, der(tlv(0xa0, der(seq(signedData))))))
 }
 
 // tstInfoDER is the TSTInfo of RFC 3161 §2.4.2: the request's
 // messageImprint as it came, and no TSA name or extensions.
-func tstInfoDER(req *Request, policy asn1.ObjectIdentifier, serial *big.Int, genTime time.Time, acc time.Duration) []byte {
-	b := slices.Concat(mustMarshal(1), mustMarshal(policy), req.ImprintDER, mustMarshal(serial),
-		der(tlv(0x18, []byte(generalizedTime(genTime)))))
-	if acc > 0 {
-		a := accuracy{Seconds: int64(acc / time.Second), Milliseconds: int64(acc%time.Second) / 1e6,
-			Microseconds: int64(acc%time.Millisecond) / 1e3}
-		b = append(b, mustMarshal(a)...)
-	}
+func (t *signerTemplate) tstInfoDER(req *Request, policy []byte, serial *big.Int, genTime time.Time) []byte {
+	b := slices.Concat(derV1, policy, req.ImprintDER, derInteger(serial), der(tlv(0x18, []byte(generalizedTime(genTime)))),
+		t.accuracy)
 	if req.Nonce != nil {
-		b = append(b, mustMarshal(req.Nonce)...)
+		b = append(b, derInteger(req.Nonce)...)
 	}
 	return der(seq(b))
+}
+
+// derInteger encodes an INTEGER; the hand-written path covers the
+// non-negative values serials and nearly all nonces are.
+func derInteger(n *big.Int) []byte {
+	if n.Sign() < 0 {
+		return mustMarshal(n)
+	}
+	b := n.Bytes()
+	if len(b) == 0 || b[0]&0x80 != 0 {
+		b = append([]byte{0}, b...)
+	}
+	return der(tlv(0x02, b))
 }
 
 // generalizedTime formats UTC time as RFC 3161 wants it: YYYYMMDDhhmmss,
@@ -230,7 +265,7 @@ func rewriteCertificates(token, certsField []byte) ([]byte, error) {
 			out = append(out, f...)
 		}
 	}
-	return contentInfoDER(out), nil
+	return contentInfoDER(mustMarshal(oidSignedData), out), nil
 }
 
 // DER helpers. Lengths here are far below what asn1 refuses, and the

@@ -109,12 +109,8 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("tsa: accuracy %s outside %s..%s (the clock's tolerated error %s plus genTime's precision %s)",
 			o.Accuracy, o.ClockError+GenTimePrecision, MaxAccuracy, o.ClockError, GenTimePrecision)
 	}
-	tmpl, err := newSignerTemplate(o.Unit)
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{unit: o.Unit, ledger: o.Ledger, clock: o.Clock, accuracy: o.Accuracy,
-		policies: o.Policies, def: o.Default, log: o.Logger, now: o.Now, tmpl: tmpl}
+		policies: o.Policies, def: o.Default, log: o.Logger, now: o.Now}
 	if s.def == nil {
 		s.def = DefaultPolicy
 	}
@@ -129,6 +125,11 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("%w: policy %s is not in the TSA unit certificate's certificatePolicies", ErrUnit, p)
 		}
 	}
+	tmpl, err := newSignerTemplate(o.Unit, s.accuracy, s.policies)
+	if err != nil {
+		return nil, err
+	}
+	s.tmpl = tmpl
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -197,7 +198,7 @@ func (s *Server) respond(ctx context.Context, der []byte, requester string) ([]b
 	// the clock was read, so never later than the client holds the reply.
 	genTime := now.UTC().Truncate(GenTimePrecision)
 	for attempt := 1; ; attempt++ {
-		tok, err := s.tmpl.sign(req, policy, genTime, s.accuracy)
+		tok, err := s.tmpl.sign(req, policy, genTime)
 		if err != nil {
 			s.log.ErrorContext(ctx, "tsa: signing failed", "err", err)
 			return reject(SystemFailure, "the TSA cannot sign now").Encode(), SystemFailure.String()
