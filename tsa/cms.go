@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/muhr-pki/muhr/config"
 )
 
 // The token is built here with encoding/asn1 rather than by a CMS library:
@@ -42,7 +44,7 @@ var (
 // nanoseconds but the ledger keeps microseconds, so genTime is truncated
 // (never rounded up) to the microsecond and the token and its ledger row
 // agree exactly.
-const GenTimePrecision = time.Microsecond
+const GenTimePrecision = config.TSAGenTimePrecision
 
 // signerTemplate holds the DER a unit's tokens share.
 type signerTemplate struct {
