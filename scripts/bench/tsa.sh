@@ -58,6 +58,10 @@ wait_http() { # URL
 	return 1
 }
 
+# cpu_ticks PID: the server's user+system CPU so far, in clock ticks. CPU
+# per token is what this shared machine's load does not change much.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
 RESULTS=$W/results.tsv
 : >"$RESULTS"
 # Targets are measured interleaved (every target at c=1, then at c=16, ...)
@@ -102,16 +106,18 @@ start_muhrd() {
 	local name=$1 dir=$2 port=$3
 	(cd "$dir" && SOFTHSM2_CONF="$dir/softhsm2.conf" exec "$W/bin/muhrd" --config "$dir/muhrd.yaml" --roles tsa \
 		2>"$dir/muhrd.log" >/dev/null) &
-	PIDS+=($!)
+	local pid=$!
+	PIDS+=("$pid")
 	wait_http "http://127.0.0.1:$port/tsa/healthz"
-	TARGETS+=("$name|http://127.0.0.1:$port/tsa|-tsa")
+	TARGETS+=("$name|http://127.0.0.1:$port/tsa|$pid|-tsa")
 }
 
 echo "bench: bare net/http" >&2
 "$W/bin/bareserver" -listen 127.0.0.1:0 -size 2700 -max-duration 30m >"$W/bare.addr" &
 PIDS+=($!)
+BARE_PID=$!
 for _ in $(seq 50); do [ -s "$W/bare.addr" ] && break; sleep 0.1; done
-TARGETS+=("bare-net/http|http://$(cat "$W/bare.addr")/|")
+TARGETS+=("bare-net/http|http://$(cat "$W/bare.addr")/|$BARE_PID|")
 
 echo "bench: sigstore timestamp-server v2.1.0" >&2
 TSS=$(command -v timestamp-server || true)
@@ -131,8 +137,9 @@ if [ -n "$TSS" ]; then
 	(cd "$W" && exec "$TSS" serve --host 127.0.0.1 --port "$TPORT" --timestamp-signer memory \
 		--disable-ntp-monitoring >"$W/tss.log" 2>&1) &
 	PIDS+=($!)
+	TSS_PID=$!
 	if wait_http "http://127.0.0.1:$TPORT/api/v1/timestamp/certchain"; then
-		TARGETS+=("sigstore|http://127.0.0.1:$TPORT/api/v1/timestamp|-tsa")
+		TARGETS+=("sigstore|http://127.0.0.1:$TPORT/api/v1/timestamp|$TSS_PID|-tsa")
 	else
 		echo "bench: SKIPPING sigstore: it did not start: $(tail -n3 "$W/tss.log")" >&2
 	fi
@@ -191,28 +198,37 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "bench: measuring: ${#TARGETS[@]} HTTP targets and openssl, interleaved by concurrency" >&2
 for c in $CONCURRENCY; do
 	for t in "${TARGETS[@]}"; do
-		IFS='|' read -r name url flags <<<"$t"
+		IFS='|' read -r name url pid flags <<<"$t"
+		before=$(cpu_ticks "$pid")
 		# shellcheck disable=SC2086 # flags is a word list
-		"$LOADGEN" -name "$name" -url "$url" -c "$c" -n "$N" -max-duration "${MAXS}s" -body "$W/q.tsq" $flags \
-			| tee -a "$RESULTS" >&2
+		line=$("$LOADGEN" -name "$name" -url "$url" -c "$c" -n "$N" -max-duration "${MAXS}s" -body "$W/q.tsq" $flags)
+		after=$(cpu_ticks "$pid")
+		printf '%s\t%s\n' "$line" "$((after - before))" | tee -a "$RESULTS" >&2
 	done
 	"$LOADGEN" -name "openssl-ts-reply" -c "$c" -n "$ON" -warmup 5 -max-duration "${MAXS}s" -exec \
 		"openssl ts -reply -config $W/tsa.cnf -queryfile $W/q.tsq -signer $W/tsa.pem -inkey $W/tsa.key -out /dev/null 2>/dev/null" \
-		| tee -a "$RESULTS" >&2
+		| tee -a "$RESULTS" >&2 # its last column is the children's CPU (ms), from loadgen
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
 echo "TSA over loopback, $N requests per row (openssl: $ON), $(nproc) cores; load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
 echo "muhrd log level: $LOG_LEVEL; muhrd's PostgreSQL fsync=$PG_FSYNC; SQLite synchronous=FULL; every muhrd token committed before release"
-python3 - "$RESULTS" <<'PY'
+echo "cpu ms/tok: the server process's CPU per token (openssl: the processes'), a figure the machine's load changes little"
+python3 - "$RESULTS" "$TICK" <<'PY'
 import sys
+tick = float(sys.argv[2])
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
 by = {(r[0], int(r[1])): r for r in rows}
 def rate(name, c):
     r = by.get((name, c))
     return float(r[5]) if r else None
-print(f"{'target':<18}{'c':>4}{'tokens/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x sigstore':>12}{'x bare':>9}")
+def cpu(r):
+    if len(r) < 9 or r[8] == "":
+        return None
+    ms = float(r[8]) * 1000.0 / tick if r[0] != "openssl-ts-reply" else float(r[8])
+    return ms / max(int(r[2]), 1)
+print(f"{'target':<18}{'c':>4}{'tokens/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x sigstore':>12}{'x bare':>9}{'cpu ms/tok':>12}{'cpu x sigstore':>16}")
 order = {}
 for r in rows:
     order.setdefault(r[0], len(order))
@@ -222,5 +238,9 @@ for r in rows:
     s, b = rate("sigstore", c), rate("bare-net/http", c)
     xs = f"{rps/s:.2f}" if s else "-"
     xb = f"{rps/b:.3f}" if b else "-"
-    print(f"{name:<18}{c:>4}{rps:>10.0f}{float(p50):>9.2f}{float(p99):>9.2f}{failed:>8}{xs:>12}{xb:>9}")
+    mine, theirs = cpu(r), cpu(by.get(("sigstore", c), []))
+    cm = f"{mine:.3f}" if mine is not None else "-"
+    # how many times less CPU per token than sigstore
+    cx = f"{theirs/mine:.2f}" if mine and theirs else "-"
+    print(f"{name:<18}{c:>4}{rps:>10.0f}{float(p50):>9.2f}{float(p99):>9.2f}{failed:>8}{xs:>12}{xb:>9}{cm:>12}{cx:>16}")
 PY

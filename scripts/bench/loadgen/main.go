@@ -5,6 +5,8 @@
 //
 //	name  concurrency  ok  failed  seconds  per_second  p50_ms  p99_ms
 //
+// and with -exec a ninth column: the CPU milliseconds the commands used.
+//
 // With -tsa each reply must be a TimeStampResp whose status is granted.
 package main
 
@@ -24,6 +26,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -99,6 +102,8 @@ func run(name, target, bodyFile, ctype string, isTSA bool, command string, n, c,
 			return fmt.Errorf("%s: warm-up request: %w", name, err)
 		}
 	}
+	var ru0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru0)
 	lat := make([]time.Duration, n)
 	var next, failed atomic.Int64
 	var firstErr atomic.Value
@@ -140,8 +145,17 @@ func run(name, target, bodyFile, ctype string, isTSA bool, command string, n, c,
 		fmt.Fprintf(os.Stderr, "loadgen: %s: %d failed, first: %v\n", name, failed.Load(), e)
 	}
 	q := func(p float64) float64 { return float64(good[int(p*float64(len(good)-1))]) / 1e6 }
-	fmt.Printf("%s\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\t%.2f\n", name, c, len(good), failed.Load(), elapsed.Seconds(),
+	fmt.Printf("%s\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\t%.2f", name, c, len(good), failed.Load(), elapsed.Seconds(),
 		float64(len(good))/elapsed.Seconds(), q(0.50), q(0.99))
+	if command != "" {
+		var ru1 syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru1)
+		ms := func(r syscall.Rusage) float64 {
+			return float64(r.Utime.Sec+r.Stime.Sec)*1e3 + float64(r.Utime.Usec+r.Stime.Usec)/1e3
+		}
+		fmt.Printf("\t%.0f", ms(ru1)-ms(ru0))
+	}
+	fmt.Println()
 	return nil
 }
 
