@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/muhr-pki/muhr/policy"
 )
 
 // TSA configures the time-stamping authority (muhrd role tsa).
@@ -15,50 +17,66 @@ type TSA struct {
 	// SignerCA is the id of the CA that issued the TSA unit certificate;
 	// the unit is that CA's TSA signer whose certificate expires last.
 	SignerCA string `yaml:"signer_ca"`
-	// Accuracy is stated in every token: more than 0.5 s (genTime has
-	// whole seconds) and at most 1 s. Default 1 s.
+	// Accuracy is stated in every token: at least max_offset plus
+	// genTime's precision (1 µs), at most 1 s. Default 1 s.
 	Accuracy time.Duration `yaml:"accuracy"`
 	// Policies a request may ask for; each must be in the TSA unit
 	// certificate. Default [default_policy].
 	Policies []string `yaml:"policies"`
-	// DefaultPolicy is used when a request names none. Default
-	// 0.4.0.2023.1.1 (ETSI best-practices time-stamp policy).
+	// DefaultPolicy is used when a request names none. Default the ETSI
+	// best-practices time-stamp policy (policy.TSABestPracticesPolicy).
 	DefaultPolicy string `yaml:"default_policy"`
 	// RequireSync refuses tokens while the kernel reports the clock
 	// unsynchronised. Default true; only a demo turns it off.
 	RequireSync *bool `yaml:"require_sync"`
 	// MaxOffset is the largest clock error tolerated (kernel maxerror, NTP
-	// offset, wall-clock step). Default, and upper bound, accuracy − 0.5 s.
+	// offset, wall-clock step). At most accuracy − 1 µs; default 500 ms, or
+	// that bound when lower.
 	MaxOffset   time.Duration `yaml:"max_offset"`
 	NTPServers  []string      `yaml:"ntp_servers"`
 	NTPInterval time.Duration `yaml:"ntp_interval"` // default 1 min
 	NTPTimeout  time.Duration `yaml:"ntp_timeout"`  // default 2 s
 }
 
-// TSARoundingError is what rounding genTime to whole seconds costs.
-const TSARoundingError = 500 * time.Millisecond
+// The TSA's defaults and limits: this is the one place they are defined
+// (package tsa uses these; the policy OID comes from package policy).
+const (
+	TSADefaultAccuracy = time.Second
+	// TSAMaxAccuracy is the largest accuracy a token may state (ETSI EN
+	// 319 421).
+	TSAMaxAccuracy = time.Second
+	// TSAGenTimePrecision is genTime's resolution: the clock is read in
+	// nanoseconds, genTime truncated to the microsecond the ledger keeps.
+	TSAGenTimePrecision   = time.Microsecond
+	TSADefaultMaxOffset   = 500 * time.Millisecond
+	TSADefaultNTPInterval = time.Minute
+	TSADefaultNTPTimeout  = 2 * time.Second
+)
+
+// TSADefaultPolicy is the policy of tokens whose request names none.
+func TSADefaultPolicy() string { return policy.TSABestPracticesPolicy().String() }
 
 // SyncRequired reports require_sync with its default (true).
 func (t TSA) SyncRequired() bool { return t.RequireSync == nil || *t.RequireSync }
 
 func (t *TSA) applyDefaults() {
 	if t.Accuracy == 0 {
-		t.Accuracy = time.Second
+		t.Accuracy = TSADefaultAccuracy
 	}
 	if t.DefaultPolicy == "" {
-		t.DefaultPolicy = "0.4.0.2023.1.1"
+		t.DefaultPolicy = TSADefaultPolicy()
 	}
 	if len(t.Policies) == 0 {
 		t.Policies = []string{t.DefaultPolicy}
 	}
 	if t.MaxOffset == 0 {
-		t.MaxOffset = t.Accuracy - TSARoundingError
+		t.MaxOffset = min(TSADefaultMaxOffset, t.Accuracy-TSAGenTimePrecision)
 	}
 	if t.NTPInterval == 0 {
-		t.NTPInterval = time.Minute
+		t.NTPInterval = TSADefaultNTPInterval
 	}
 	if t.NTPTimeout == 0 {
-		t.NTPTimeout = 2 * time.Second
+		t.NTPTimeout = TSADefaultNTPTimeout
 	}
 }
 
@@ -71,11 +89,17 @@ func (t *TSA) validate() error {
 	if t.SignerCA == "" {
 		return errors.New("tsa.signer_ca: required (id of the CA that issued the TSA unit)")
 	}
-	if t.Accuracy <= TSARoundingError || t.Accuracy > time.Second {
-		return fmt.Errorf("tsa.accuracy: %s is outside (0.5s, 1s]", t.Accuracy)
+	if t.Accuracy <= TSAGenTimePrecision || t.Accuracy > TSAMaxAccuracy || t.Accuracy%TSAGenTimePrecision != 0 {
+		return fmt.Errorf("tsa.accuracy: %s must be whole microseconds in (%s, %s]", t.Accuracy, TSAGenTimePrecision, TSAMaxAccuracy)
 	}
-	if t.MaxOffset <= 0 || t.MaxOffset > t.Accuracy-TSARoundingError {
-		return fmt.Errorf("tsa.max_offset: %s must be positive and at most accuracy − 0.5s (%s)", t.MaxOffset, t.Accuracy-TSARoundingError)
+	if t.MaxOffset <= 0 {
+		return fmt.Errorf("tsa.max_offset: %s must be positive", t.MaxOffset)
+	}
+	if t.MaxOffset > t.Accuracy-TSAGenTimePrecision {
+		// A token must not claim an accuracy the clock guard does not hold
+		// the clock to.
+		return fmt.Errorf("tsa.accuracy: %s is below what the clock guard tolerates: max_offset %s + genTime precision %s",
+			t.Accuracy, t.MaxOffset, TSAGenTimePrecision)
 	}
 	for i, p := range t.Policies {
 		if !dottedOID.MatchString(p) {

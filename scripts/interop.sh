@@ -73,7 +73,12 @@ cat "$WORK/tsa.pem" "$WORK/qca.pem" >"$WORK/untrusted.pem"
 openssl ts -verify -data "$WORK/doc.txt" -in "$WORK/r.tsr" -CAfile "$WORK/root.pem" -untrusted "$WORK/untrusted.pem"
 SERIAL=$(openssl ts -reply -in "$WORK/r.tsr" -text 2>/dev/null | sed -n 's/^Serial number: //p')
 echo "== muhr tsa show $SERIAL"
-"$MUHR" tsa show "$SERIAL" --config "$WORK/muhrd.yaml"
+"$MUHR" tsa show "$SERIAL" --config "$WORK/muhrd.yaml" --out "$WORK/ledger-tok.der"
+# The ledger keeps the token without certificates; show puts them back and
+# gives the token the client received, byte for byte.
+cmp "$WORK/ledger-tok.der" "$WORK/tok.der"
+openssl ts -verify -data "$WORK/doc.txt" -in "$WORK/ledger-tok.der" -token_in -CAfile "$WORK/root.pem" \
+	-untrusted "$WORK/untrusted.pem"
 
 echo "== jarsigner"
 JAVA_BIN=$(dirname "$(readlink -f "$(command -v jarsigner)")")

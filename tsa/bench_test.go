@@ -28,7 +28,7 @@ import (
 // BatchLedger, as muhrd runs it.
 func BenchmarkTSA(b *testing.B) {
 	pki := tsatest.NewPKI(b, nil)
-	e := newEnv(b, pki, func(o *tsa.Options) { o.Ledger = tsa.NewBatchLedger(b.Context(), pki.Store, 0) })
+	e := newEnv(b, pki, func(o *tsa.Options) { o.Ledger = newBatchLedger(b, pki.Store) })
 	if os.Getenv("TSA_BENCH_NO_LEDGER") != "" {
 		e = newEnv(b, pki, func(o *tsa.Options) { o.Ledger = noLedger{} })
 	}

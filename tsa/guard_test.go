@@ -38,7 +38,7 @@ func TestClockGuardRefusesAndRecovers(t *testing.T) {
 	ntpSrv := tsatest.NewFakeNTP(t)
 	clk := tsatest.NewStepClock()
 	g, err := clockguard.New(clockguard.Options{
-		Budget: time.Second - tsa.RoundingError, RequireSync: true, Servers: []string{ntpSrv.Addr},
+		Budget: 500 * time.Millisecond, RequireSync: true, Servers: []string{ntpSrv.Addr},
 		Clock: clk,
 		Kernel: func() (clockguard.KernelState, error) {
 			return clockguard.KernelState{Synced: true, MaxError: 5 * time.Millisecond}, nil

@@ -151,3 +151,10 @@ func readFile(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// newBatchLedger starts a batch ledger that the test closes when done.
+func newBatchLedger(t testing.TB, st tsa.BatchStore) *tsa.BatchLedger {
+	l := tsa.NewBatchLedger(st, 0)
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}

@@ -14,9 +14,12 @@ const MaxNonceBytes = 1024
 
 // Request is a checked TimeStampReq.
 type Request struct {
-	Hash          crypto.Hash
-	HashOID       asn1.ObjectIdentifier
-	Imprint       []byte
+	Hash    crypto.Hash
+	HashOID asn1.ObjectIdentifier
+	Imprint []byte
+	// ImprintDER is the request's MessageImprint as it came: the token
+	// carries it byte for byte (RFC 3161 §2.4.2).
+	ImprintDER    []byte
 	Policy        asn1.ObjectIdentifier // as requested; nil when absent
 	Nonce         *big.Int              // nil when absent
 	CertReq       bool
@@ -26,16 +29,11 @@ type Request struct {
 // The TimeStampReq of RFC 3161 section 2.4.1.
 type tsReq struct {
 	Version        int
-	MessageImprint messageImprint
+	MessageImprint asn1.RawValue
 	ReqPolicy      asn1.ObjectIdentifier `asn1:"optional"`
 	Nonce          *big.Int              `asn1:"optional"`
 	CertReq        bool                  `asn1:"optional,default:false"`
 	Extensions     []pkix.Extension      `asn1:"tag:0,optional"`
-}
-
-type messageImprint struct {
-	HashAlgorithm pkix.AlgorithmIdentifier
-	HashedMessage []byte
 }
 
 // Hash algorithms: the accepted ones with their digest sizes, and the
@@ -63,10 +61,14 @@ func ParseRequest(der []byte) (*Request, *Rejection) {
 	if len(rest) > 0 {
 		return nil, reject(BadDataFormat, "trailing data after the TimeStampReq")
 	}
+	var mi messageImprint
+	if rest, err := asn1.Unmarshal(q.MessageImprint.FullBytes, &mi); err != nil || len(rest) > 0 {
+		return nil, reject(BadDataFormat, "request messageImprint is not DER")
+	}
 	if q.Version != 1 {
 		return nil, reject(BadDataFormat, "unsupported TimeStampReq version %d", q.Version)
 	}
-	alg := q.MessageImprint.HashAlgorithm
+	alg := mi.HashAlgorithm
 	i := slices.IndexFunc(accepted, func(a struct {
 		oid  asn1.ObjectIdentifier
 		hash crypto.Hash
@@ -81,9 +83,9 @@ func ParseRequest(der []byte) (*Request, *Rejection) {
 		return nil, reject(BadDataFormat, "hash algorithm parameters must be absent or NULL")
 	}
 	h := accepted[i].hash
-	if len(q.MessageImprint.HashedMessage) != h.Size() {
+	if len(mi.HashedMessage) != h.Size() {
 		return nil, reject(BadDataFormat, "message imprint is %d bytes, %s needs %d",
-			len(q.MessageImprint.HashedMessage), h, h.Size())
+			len(mi.HashedMessage), h, h.Size())
 	}
 	if q.Nonce != nil && len(q.Nonce.Bytes()) > MaxNonceBytes {
 		return nil, reject(BadRequest, "nonce over %d bytes", MaxNonceBytes)
@@ -91,7 +93,8 @@ func ParseRequest(der []byte) (*Request, *Rejection) {
 	return &Request{
 		Hash:          h,
 		HashOID:       accepted[i].oid,
-		Imprint:       q.MessageImprint.HashedMessage,
+		Imprint:       mi.HashedMessage,
+		ImprintDER:    q.MessageImprint.FullBytes,
 		Policy:        q.ReqPolicy,
 		Nonce:         q.Nonce,
 		CertReq:       q.CertReq,

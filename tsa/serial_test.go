@@ -96,7 +96,7 @@ func TestBatchLedger(t *testing.T) {
 	pki := tsatest.NewPKI(t, nil)
 	var e *env
 	e = newEnv(t, pki, func(o *tsa.Options) {
-		o.Ledger = &countingLedger{Ledger: tsa.NewBatchLedger(t.Context(), pki.Store, 0)}
+		o.Ledger = &countingLedger{Ledger: newBatchLedger(t, pki.Store)}
 	})
 	seen := map[string]bool{}
 	checkDistinct(t, pki.Store, seen, issueMany(t, 200, e))
@@ -109,7 +109,7 @@ func TestBatchLedger(t *testing.T) {
 
 // A serial that is already in the ledger is never released: the TSA signs
 // again with a fresh one. The collision is forced by replaying the random
-// stream the library draws serials from.
+// stream the serials are drawn from.
 func TestSerialCollisionResigned(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	cryptotest.SetGlobalRandom(t, 42)
@@ -153,7 +153,7 @@ func TestTwoServersSharePostgres(t *testing.T) {
 	}
 }
 
-// The library draws the serial itself; a collision on every attempt ends
+// A collision on every attempt ends
 // in systemFailure, never in a released duplicate.
 func TestDuplicateEveryTimeRefused(t *testing.T) {
 	ossl := openssl(t)
@@ -164,3 +164,25 @@ func TestDuplicateEveryTimeRefused(t *testing.T) {
 type dupLedger struct{}
 
 func (dupLedger) RecordToken(context.Context, store.TSAToken) error { return store.ErrDuplicateSerial }
+
+// Several batch writers on PostgreSQL commit side by side; every token is
+// still in the ledger before release and serials stay distinct, and a
+// forced collision is still signed again.
+func TestBatchLedgerWritersPostgres(t *testing.T) {
+	st, _ := tsatest.Postgres(t)
+	pki := tsatest.NewPKI(t, st)
+	l := tsa.NewBatchLedgerWriters(st, 0, 4)
+	t.Cleanup(func() { _ = l.Close() })
+	counted := &countingLedger{Ledger: l}
+	e := newEnv(t, pki, func(o *tsa.Options) { o.Ledger = counted })
+	seen := map[string]bool{}
+	checkDistinct(t, st, seen, issueMany(t, 200, e))
+	cryptotest.SetGlobalRandom(t, 11)
+	a := serialOf(t, e.post(t, request(t, nil)))
+	cryptotest.SetGlobalRandom(t, 11)
+	b := serialOf(t, e.post(t, request(t, nil)))
+	checkDistinct(t, st, seen, []*big.Int{a, b})
+	if n := counted.n.Load(); n != 202 {
+		t.Fatalf("%d tokens recorded, want 202", n)
+	}
+}

@@ -6,29 +6,50 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
-	"github.com/digitorus/timestamp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/policy"
 	"github.com/muhr-pki/muhr/store"
 )
 
 // DefaultPolicy is the ETSI EN 319 421 best-practices policy for time-stamps
-// (itu-t(0) identified-organization(4) etsi(0) time-stamp-policy(2023)
-// policy-identifiers(1) best-practices-ts-policy(1)).
-var DefaultPolicy = asn1.ObjectIdentifier{0, 4, 0, 2023, 1, 1}
+// (0.4.0.2023.1.1), the policy of tokens whose request names none unless
+// configured otherwise. It comes from package policy, the one place the
+// center's policy OIDs are defined.
+var DefaultPolicy = func() asn1.ObjectIdentifier {
+	o, err := ParseOID(policy.TSABestPracticesPolicy().String())
+	if err != nil {
+		panic("tsa: " + err.Error())
+	}
+	return o
+}()
+
+// ParseOID parses a dotted OID ("0.4.0.2023.1.1").
+func ParseOID(s string) (asn1.ObjectIdentifier, error) {
+	var o asn1.ObjectIdentifier
+	for _, part := range strings.Split(s, ".") {
+		n, err := strconv.Atoi(part)
+		if err != nil || n < 0 || (len(part) > 1 && part[0] == '0') {
+			return nil, fmt.Errorf("%q is not a dotted OID", s)
+		}
+		o = append(o, n)
+	}
+	if len(o) < 2 || o[0] > 2 {
+		return nil, fmt.Errorf("%q is not a dotted OID", s)
+	}
+	return o, nil
+}
 
 // MaxAccuracy is the largest accuracy a token may state (ETSI EN 319 421).
-// MinAccuracy is the smallest this TSA can honour: genTime has whole
-// seconds (the library encodes no fraction), so rounding alone costs 0.5 s.
-const (
-	MaxAccuracy = time.Second
-	MinAccuracy = 500*time.Millisecond + time.Millisecond
-	// RoundingError is what rounding genTime to the second adds to the
-	// clock's own error; the clock guard's budget is Accuracy minus this.
-	RoundingError = 500 * time.Millisecond
-)
+// A token's accuracy must cover the most the clock guard lets the clock be
+// off (Options.ClockError) plus GenTimePrecision, which truncating genTime
+// costs.
+const MaxAccuracy = config.TSAMaxAccuracy
 
 // maxSerialAttempts bounds the retries after a serial collision in the
 // ledger (2^-160 per pair: a second collision in a row means a broken RNG).
@@ -45,8 +66,12 @@ type Options struct {
 	Unit   *Unit
 	Ledger Ledger
 	Clock  Clock
-	// Accuracy is stated in every token; MinAccuracy..MaxAccuracy.
+	// Accuracy is stated in every token: at least ClockError +
+	// GenTimePrecision, at most MaxAccuracy; rounded up to microseconds.
 	Accuracy time.Duration
+	// ClockError is the most Clock may be off while it answers (the clock
+	// guard's budget).
+	ClockError time.Duration
 	// Policies are the acceptable requested policies; each must be in the
 	// unit certificate's certificatePolicies. Empty means {Default}.
 	Policies []asn1.ObjectIdentifier
@@ -70,6 +95,8 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	metrics  *metrics
+	tmpl     *signerTemplate
+	gate     gate
 }
 
 // New checks the options against the unit and builds a Server.
@@ -77,8 +104,10 @@ func New(o Options) (*Server, error) {
 	if o.Unit == nil || o.Ledger == nil || o.Clock == nil {
 		return nil, errors.New("tsa: Unit, Ledger and Clock are required")
 	}
-	if o.Accuracy < MinAccuracy || o.Accuracy > MaxAccuracy {
-		return nil, fmt.Errorf("tsa: accuracy %s outside %s..%s (genTime has whole seconds)", o.Accuracy, MinAccuracy, MaxAccuracy)
+	o.Accuracy = (o.Accuracy + GenTimePrecision - 1).Truncate(GenTimePrecision)
+	if o.ClockError < 0 || o.Accuracy < o.ClockError+GenTimePrecision || o.Accuracy > MaxAccuracy {
+		return nil, fmt.Errorf("tsa: accuracy %s outside %s..%s (the clock's tolerated error %s plus genTime's precision %s)",
+			o.Accuracy, o.ClockError+GenTimePrecision, MaxAccuracy, o.ClockError, GenTimePrecision)
 	}
 	s := &Server{unit: o.Unit, ledger: o.Ledger, clock: o.Clock, accuracy: o.Accuracy,
 		policies: o.Policies, def: o.Default, log: o.Logger, now: o.Now}
@@ -96,6 +125,11 @@ func New(o Options) (*Server, error) {
 			return nil, fmt.Errorf("%w: policy %s is not in the TSA unit certificate's certificatePolicies", ErrUnit, p)
 		}
 	}
+	tmpl, err := newSignerTemplate(o.Unit, s.accuracy, s.policies)
+	if err != nil {
+		return nil, err
+	}
+	s.tmpl = tmpl
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -124,7 +158,16 @@ func (s *Server) accepts(p asn1.ObjectIdentifier) bool {
 // client's address, recorded in the ledger.
 func (s *Server) Respond(ctx context.Context, der []byte, requester string) []byte {
 	start := time.Now()
-	resp, result := s.respond(ctx, der, requester)
+	if !s.gate.enter() {
+		rej := reject(SystemFailure, "the TSA is shutting down; try again shortly")
+		s.metrics.observe(rej.Failure.String(), time.Since(start))
+		return rej.Encode()
+	}
+	defer s.gate.leave()
+	// A request once admitted runs to its end even when the client or a
+	// shutdown cancels ctx: signing and the bounded ledger commit decide
+	// together whether a token exists, and Close waits for that.
+	resp, result := s.respond(context.WithoutCancel(ctx), der, requester)
 	s.metrics.observe(result, time.Since(start))
 	return resp
 }
@@ -151,28 +194,30 @@ func (s *Server) respond(ctx context.Context, der []byte, requester string) ([]b
 		s.log.ErrorContext(ctx, "tsa: TSA unit certificate is not valid now", "not_after", s.unit.Cert.NotAfter)
 		return reject(SystemFailure, "the TSA cannot sign now").Encode(), SystemFailure.String()
 	}
-	genTime := now.UTC().Round(time.Second)
+	// Truncated, never rounded up: genTime is never later than the moment
+	// the clock was read, so never later than the client holds the reply.
+	genTime := now.UTC().Truncate(GenTimePrecision)
 	for attempt := 1; ; attempt++ {
-		tok, err := s.sign(req, policy, genTime)
+		tok, err := s.tmpl.sign(req, policy, genTime)
 		if err != nil {
 			s.log.ErrorContext(ctx, "tsa: signing failed", "err", err)
 			return reject(SystemFailure, "the TSA cannot sign now").Encode(), SystemFailure.String()
 		}
 		err = s.ledger.RecordToken(ctx, store.TSAToken{
-			Serial: tok.info.SerialNumber, GenTime: genTime, HashAlgorithm: req.HashOID.String(),
+			Serial: tok.serial, GenTime: genTime, HashAlgorithm: req.HashOID.String(),
 			MessageImprint: req.Imprint, Policy: policy.String(), Requester: requester,
-			SignerCAID: s.unit.CAID, SignerSerial: s.unit.Serial, TokenDER: tok.token, IssuedAt: s.now(),
+			SignerCAID: s.unit.CAID, SignerSerial: s.unit.Serial, TokenDER: tok.ledger, IssuedAt: s.now(),
 		})
 		if errors.Is(err, store.ErrDuplicateSerial) && attempt < maxSerialAttempts {
 			// The token with the reused serial is dropped unseen.
-			s.log.WarnContext(ctx, "tsa: serial already in the ledger; signing again", "serial", tok.info.SerialNumber.Text(16))
+			s.log.WarnContext(ctx, "tsa: serial already in the ledger; signing again", "serial", tok.serial.Text(16))
 			continue
 		}
 		if err != nil {
 			s.log.ErrorContext(ctx, "tsa: ledger write failed; token not released", "err", err)
 			return reject(SystemFailure, "the TSA cannot record tokens now").Encode(), SystemFailure.String()
 		}
-		s.log.DebugContext(ctx, "tsa: token issued", "serial", tok.info.SerialNumber.Text(16), "policy", policy.String())
+		s.log.DebugContext(ctx, "tsa: token issued", "serial", tok.serial.Text(16), "policy", policy.String())
 		return tok.response, "granted"
 	}
 }
@@ -186,30 +231,4 @@ func (s *Server) admit(req *Request) *Rejection {
 		return reject(UnacceptedPolicy, "policy %s is not offered by this TSA", req.Policy)
 	}
 	return nil
-}
-
-// sign has the library build and sign the token. It draws the serial (160
-// bits from crypto/rand) itself; the ledger's primary key makes it unique.
-func (s *Server) sign(req *Request, policy asn1.ObjectIdentifier, genTime time.Time) (*issued, error) {
-	t := timestamp.Timestamp{
-		HashAlgorithm:     req.Hash,
-		HashedMessage:     req.Imprint,
-		Time:              genTime,
-		Accuracy:          s.accuracy,
-		Policy:            policy,
-		Nonce:             req.Nonce,
-		AddTSACertificate: req.CertReq,
-	}
-	resp, err := t.CreateResponseWithOpts(s.unit.Cert, s.unit.Signer, s.unit.Digest)
-	if err != nil {
-		return nil, fmt.Errorf("tsa: sign token: %w", err)
-	}
-	if req.CertReq {
-		// The unit certificate is in; the intermediates follow it. The
-		// chain was checked once, at LoadUnit.
-		if resp, err = withIntermediates(resp, s.unit.Chain); err != nil {
-			return nil, err
-		}
-	}
-	return readBack(resp, req, policy, genTime)
 }

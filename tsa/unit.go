@@ -75,7 +75,9 @@ func LoadUnit(ctx context.Context, src UnitSource, keys KeyFinder, caID string, 
 
 // caChain walks from the CA up to the root and returns the CA certificates
 // without the self-signed root.
-func caChain(ctx context.Context, src UnitSource, caID string) ([]*x509.Certificate, error) {
+func caChain(ctx context.Context, src interface {
+	GetCA(ctx context.Context, id string) (store.CA, error)
+}, caID string) ([]*x509.Certificate, error) {
 	var chain []*x509.Certificate
 	for id, depth := caID, 0; id != ""; depth++ {
 		if depth > 8 {
@@ -163,4 +165,29 @@ func (u *Unit) acceptsPolicy(p asn1.ObjectIdentifier) bool {
 		}
 	}
 	return false
+}
+
+// ChainSource is what LedgerTokenWithChain reads; store.Reader satisfies it.
+type ChainSource interface {
+	GetCertificate(ctx context.Context, issuerID string, serial *big.Int) (store.Certificate, error)
+	GetCA(ctx context.Context, id string) (store.CA, error)
+}
+
+// LedgerTokenWithChain puts back the certificates a ledger row leaves out:
+// the TSA unit's certificate (from the row's signer reference) and its CA
+// chain up to but excluding the root, as a token with certReq carried them.
+func LedgerTokenWithChain(ctx context.Context, src ChainSource, tk store.TSAToken) ([]byte, error) {
+	c, err := src.GetCertificate(ctx, tk.SignerCAID, tk.SignerSerial)
+	if err != nil {
+		return nil, fmt.Errorf("tsa: TSA unit certificate %s/%X: %w", tk.SignerCAID, tk.SignerSerial, err)
+	}
+	cert, err := x509.ParseCertificate(c.DER)
+	if err != nil {
+		return nil, fmt.Errorf("%w: certificate: %w", ErrUnit, err)
+	}
+	chain, err := caChain(ctx, src, tk.SignerCAID)
+	if err != nil {
+		return nil, err
+	}
+	return WithCertificates(tk.TokenDER, append([]*x509.Certificate{cert}, chain...))
 }

@@ -5,10 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/muhr-pki/muhr/tsa"
 )
 
 func newTSACmd() *cobra.Command {
@@ -32,11 +35,17 @@ func parseTSASerial(s string) (*big.Int, error) {
 }
 
 func newTSAShowCmd() *cobra.Command {
-	var cfgPath string
+	var cfgPath, outPath string
 	cmd := &cobra.Command{
 		Use:   "show SERIAL",
 		Short: "Show the ledger record of a time-stamp token: did the center issue it?",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show the ledger record of a time-stamp token: did the center issue it?
+
+The ledger keeps each token without its certificates (the TSA unit's
+certificate and CA chain are fixed per signer row); show puts them back, so
+token_sha256 is that of the token as a client that asked for certificates
+received it, and --out writes that token (DER).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			serial, err := parseTSASerial(args[0])
 			if err != nil {
@@ -51,20 +60,30 @@ func newTSAShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sum := sha256.Sum256(tk.TokenDER)
+			full, err := tsa.LedgerTokenWithChain(cmd.Context(), s, tk)
+			if err != nil {
+				return err
+			}
+			if outPath != "" {
+				if err := os.WriteFile(outPath, full, 0o644); err != nil {
+					return err
+				}
+			}
+			sum := sha256.Sum256(full)
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "serial:          0x%X\n", tk.Serial)
-			fmt.Fprintf(out, "gen_time:        %s\n", tk.GenTime.UTC().Format(time.RFC3339))
+			fmt.Fprintf(out, "gen_time:        %s\n", tk.GenTime.UTC().Format(time.RFC3339Nano))
 			fmt.Fprintf(out, "hash_algorithm:  %s\n", tk.HashAlgorithm)
 			fmt.Fprintf(out, "message_imprint: %s\n", hex.EncodeToString(tk.MessageImprint))
 			fmt.Fprintf(out, "policy:          %s\n", tk.Policy)
 			fmt.Fprintf(out, "requester:       %s\n", tk.Requester)
 			fmt.Fprintf(out, "tsa_unit:        CA %s, certificate serial 0x%X\n", tk.SignerCAID, tk.SignerSerial)
 			fmt.Fprintf(out, "issued_at:       %s\n", tk.IssuedAt.UTC().Format(time.RFC3339Nano))
-			fmt.Fprintf(out, "token_sha256:    %s (%d bytes)\n", hex.EncodeToString(sum[:]), len(tk.TokenDER))
+			fmt.Fprintf(out, "token_sha256:    %s (%d bytes with certificates; %d stored)\n", hex.EncodeToString(sum[:]), len(full), len(tk.TokenDER))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "muhrd.yaml", "muhrd configuration file naming the database")
+	cmd.Flags().StringVar(&outPath, "out", "", "write the token with its certificates to this file (DER)")
 	return cmd
 }

@@ -83,9 +83,12 @@ func serve(ctx context.Context, cfg *config.Config, roles map[string]bool, log *
 		HTTP:       cfg.HTTP,
 	})
 	if roles["tsa"] && cfg.TSA.Enabled {
-		if err := mountTSA(ctx, cfg.TSA, st, tok, srv, reg, log); err != nil {
+		closeTSA, err := mountTSA(ctx, cfg.TSA, cfg.Database.Driver, st, tok, srv, reg, log)
+		if err != nil {
 			return fmt.Errorf("tsa: %w", err)
 		}
+		// Runs before parts.Close: the TSA drains while the store is open.
+		defer func() { _ = closeTSA(context.WithoutCancel(ctx)) }()
 	}
 	log.Info("muhrd serving", "listen", cfg.Listen, "public_url", cfg.PublicURL, "database", cfg.Database.Driver, "token", cfg.HSM.TokenLabel)
 	if err := srv.ListenAndServe(ctx, cfg.Listen); err != nil && !errors.Is(err, context.Canceled) {

@@ -5,7 +5,6 @@ import (
 	"encoding/asn1"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -45,11 +44,15 @@ func parseRoles(s string) (map[string]bool, error) {
 }
 
 // mountTSA builds the TSA from tsa: in muhrd.yaml, starts its clock guard
-// and mounts POST /tsa and GET /tsa/healthz (its clock also shows in /healthz). Any number of muhrd processes
-// may do this on one database: serials are random and the ledger's primary
-// key refuses a reused one before the token leaves.
-func mountTSA(ctx context.Context, c config.TSA, st store.Store, keys tsa.KeyFinder, srv *server.Server,
-	reg prometheus.Registerer, log *slog.Logger) error {
+// and mounts POST /tsa and GET /tsa/healthz (its clock also shows in
+// /healthz). Any number of muhrd processes may do this on one database:
+// serials are random and the ledger's primary key refuses a reused one
+// before the token leaves. The returned close drains the TSA (requests in
+// flight finish and are committed, new ones are refused) and stops its
+// ledger writer: call it after the HTTP server has stopped and before the
+// store closes.
+func mountTSA(ctx context.Context, c config.TSA, driver string, st store.Store, keys tsa.KeyFinder, srv *server.Server,
+	reg prometheus.Registerer, log *slog.Logger) (close func(context.Context) error, err error) {
 	if !c.SyncRequired() {
 		log.Warn("tsa: require_sync is OFF: tokens are issued even while the kernel reports the clock unsynchronised; demo use only")
 	}
@@ -59,50 +62,45 @@ func mountTSA(ctx context.Context, c config.TSA, st store.Store, keys tsa.KeyFin
 	guard, err := clockguard.New(clockguard.Options{
 		Budget: c.MaxOffset, RequireSync: c.SyncRequired(), Servers: c.NTPServers,
 		Interval: c.NTPInterval, Timeout: c.NTPTimeout, Registry: reg, Logger: log,
+		OnReanchor: tsa.ClockAuditor(st, "muhrd", nil),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	go guard.Run(ctx)
 	unit, err := tsa.LoadUnit(ctx, st, keys, c.SignerCA, time.Now())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pols := make([]asn1.ObjectIdentifier, len(c.Policies))
 	for i, p := range c.Policies {
-		if pols[i], err = parseOID(p); err != nil {
-			return fmt.Errorf("tsa.policies[%d]: %w", i, err)
+		if pols[i], err = tsa.ParseOID(p); err != nil {
+			return nil, fmt.Errorf("tsa.policies[%d]: %w", i, err)
 		}
 	}
-	def, err := parseOID(c.DefaultPolicy)
+	def, err := tsa.ParseOID(c.DefaultPolicy)
 	if err != nil {
-		return fmt.Errorf("tsa.default_policy: %w", err)
+		return nil, fmt.Errorf("tsa.default_policy: %w", err)
 	}
-	t, err := tsa.New(tsa.Options{Unit: unit, Ledger: tsa.NewBatchLedger(ctx, st, 0), Clock: guard, Accuracy: c.Accuracy,
+	// PostgreSQL overlaps the commits of concurrent transactions (each
+	// waits for its WAL flush), so several writers raise throughput; SQLite
+	// has one write lock, and a second writer would only wait for it.
+	writers := 1
+	if driver == "postgres" {
+		writers = 4
+	}
+	ledger := tsa.NewBatchLedgerWriters(st, 0, writers)
+	t, err := tsa.New(tsa.Options{Unit: unit, Ledger: ledger, Clock: guard, Accuracy: c.Accuracy, ClockError: c.MaxOffset,
 		Policies: pols, Default: def, Registry: reg, Logger: log})
 	if err != nil {
-		return err
+		_ = ledger.Close()
+		return nil, err
 	}
+	go guard.Run(ctx)
 	srv.Handle("POST /tsa", t)
 	srv.Handle("GET /tsa/healthz", t.HealthHandler())
 	// The clock's trust shows in /healthz too, as "tsa_clock".
 	srv.AddCheck("tsa_clock", server.CheckerFunc(t.Health))
 	log.Info("tsa: serving POST /tsa", "unit", unit.Cert.Subject.String(), "ca", unit.CAID,
 		"not_after", unit.Cert.NotAfter, "accuracy", c.Accuracy, "policies", c.Policies, "max_offset", c.MaxOffset)
-	return nil
-}
-
-func parseOID(s string) (asn1.ObjectIdentifier, error) {
-	var o asn1.ObjectIdentifier
-	for _, part := range strings.Split(s, ".") {
-		n, err := strconv.Atoi(part)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("%q is not a dotted OID", s)
-		}
-		o = append(o, n)
-	}
-	if len(o) < 2 {
-		return nil, fmt.Errorf("%q is not a dotted OID", s)
-	}
-	return o, nil
+	return t.Close, nil
 }

@@ -7,6 +7,13 @@
 //   - steps of the wall clock relative to the monotonic clock since the last
 //     time the clock was confirmed (start-up, or a good NTP measurement).
 //
+// After a step the clock is confirmed again (re-anchored) by a good NTP
+// round, or, without NTP servers, once the kernel reports the clock
+// synchronised again within the budget after having reported it
+// unsynchronised (settimeofday marks it so; a time daemon clears the mark
+// when it has disciplined the clock). Every re-anchoring after a step is
+// handed to Options.OnReanchor (the audit log) before it takes effect.
+//
 // An untrusted clock gives an error wrapping ErrUntrusted; the TSA answers
 // timeNotAvailable and reports degraded health until the checks pass again.
 package clockguard
@@ -74,6 +81,21 @@ type Options struct {
 	Query    Query
 	Registry prometheus.Registerer // nil registers nothing
 	Logger   *slog.Logger
+	// OnReanchor records a re-anchoring after a step before it takes
+	// effect; an error keeps the clock untrusted (retried on the next
+	// reading). Nil records nothing.
+	OnReanchor func(ctx context.Context, r Reanchor) error
+	// KernelPoll is how often Run reads the kernel state while a step is
+	// unresolved, so a resynchronisation is seen; default 1 s.
+	KernelPoll time.Duration
+}
+
+// Reanchor describes the confirmation of the clock after a wall-clock step.
+type Reanchor struct {
+	Step     time.Duration // the step against the monotonic clock
+	Source   string        // "kernel" or "ntp"
+	MaxError time.Duration // the kernel's bound at re-anchoring (source kernel)
+	Offset   time.Duration // the NTP offset at re-anchoring (source ntp)
 }
 
 // Guard is safe for concurrent use.
@@ -87,6 +109,10 @@ type Guard struct {
 	anchorMono time.Duration //   when the clock was last confirmed
 	ntp        *measurement  // last NTP round that got an answer
 	trusted    bool          // last verdict, for logging changes
+	stepped    bool          // a step beyond budget is unresolved
+	sawUnsync  bool          //   and since it, the kernel said unsynchronised
+
+	reanchorMu sync.Mutex // one re-anchoring (and audit record) at a time
 }
 
 type measurement struct {
@@ -107,6 +133,9 @@ func New(o Options) (*Guard, error) {
 	}
 	if o.MaxAge <= 0 {
 		o.MaxAge = 3 * o.Interval
+	}
+	if o.KernelPoll <= 0 {
+		o.KernelPoll = time.Second
 	}
 	if o.Clock == nil {
 		o.Clock = SystemClock()
@@ -134,7 +163,7 @@ func New(o Options) (*Guard, error) {
 // ErrUntrusted that says why.
 func (g *Guard) Now(ctx context.Context) (time.Time, error) {
 	wall, mono := g.o.Clock.Wall(), g.o.Clock.Mono()
-	reason := g.evaluate(wall, mono)
+	reason := g.evaluate(ctx, wall, mono)
 	g.record(ctx, reason)
 	if reason != "" {
 		return time.Time{}, fmt.Errorf("%w: %s", ErrUntrusted, reason)
@@ -149,21 +178,27 @@ func (g *Guard) Check(ctx context.Context) error {
 }
 
 // evaluate returns "" when every check passes, else the first reason.
-func (g *Guard) evaluate(wall time.Time, mono time.Duration) string {
+func (g *Guard) evaluate(ctx context.Context, wall time.Time, mono time.Duration) string {
 	g.mu.Lock()
 	step := wall.Sub(g.anchorWall) - (mono - g.anchorMono)
 	ntp := g.ntp
 	g.mu.Unlock()
 	g.metrics.step.Set(step.Seconds())
+	ks, kerr := g.o.Kernel()
 	if abs(step) > g.o.Budget {
-		return fmt.Sprintf("wall clock stepped %s against the monotonic clock (budget %s)", step, g.o.Budget)
+		if reason := g.afterStep(ctx, step, ks, kerr, wall, mono); reason != "" {
+			return reason
+		}
+	} else {
+		g.mu.Lock()
+		g.stepped, g.sawUnsync = false, false
+		g.mu.Unlock()
 	}
 
-	ks, err := g.o.Kernel()
 	switch {
-	case err != nil && g.o.RequireSync:
-		return fmt.Sprintf("cannot read the kernel clock state: %v", err)
-	case err != nil:
+	case kerr != nil && g.o.RequireSync:
+		return fmt.Sprintf("cannot read the kernel clock state: %v", kerr)
+	case kerr != nil:
 	case !ks.Synced && g.o.RequireSync:
 		return "kernel reports the clock unsynchronised"
 	case ks.Synced:
@@ -185,6 +220,57 @@ func (g *Guard) evaluate(wall time.Time, mono time.Duration) string {
 		return fmt.Sprintf("NTP offset %s exceeds %s", ntp.offset, g.o.Budget)
 	}
 	return ""
+}
+
+// afterStep handles a reading beyond budget from the anchor: it re-anchors
+// (returning "") when the kernel vouches for the clock again, else returns
+// why the clock is refused. With NTP servers only a good NTP round
+// re-anchors: the kernel is then not the judge.
+func (g *Guard) afterStep(ctx context.Context, step time.Duration, ks KernelState, kerr error, wall time.Time, mono time.Duration) string {
+	refuse := fmt.Sprintf("wall clock stepped %s against the monotonic clock (budget %s)", step, g.o.Budget)
+	kernelGood := kerr == nil && ks.Synced && ks.MaxError <= g.o.Budget
+	g.mu.Lock()
+	g.stepped = true
+	if kerr == nil && !kernelGood {
+		g.sawUnsync = true
+	}
+	ready := g.sawUnsync && kernelGood && len(g.o.Servers) == 0
+	g.mu.Unlock()
+	if !ready {
+		if len(g.o.Servers) == 0 {
+			return refuse + "; waiting for the kernel to report the clock synchronised again"
+		}
+		return refuse
+	}
+	if err := g.reanchor(ctx, wall, mono, Reanchor{Step: step, Source: "kernel", MaxError: ks.MaxError}); err != nil {
+		return refuse + "; re-anchoring not recorded: " + err.Error()
+	}
+	return ""
+}
+
+// reanchor records r and then confirms the clock at (wall, mono). A
+// concurrent caller that finds the step already resolved does nothing.
+func (g *Guard) reanchor(ctx context.Context, wall time.Time, mono time.Duration, r Reanchor) error {
+	g.reanchorMu.Lock()
+	defer g.reanchorMu.Unlock()
+	g.mu.Lock()
+	pending := g.stepped
+	g.mu.Unlock()
+	if !pending {
+		return nil
+	}
+	if g.o.OnReanchor != nil {
+		if err := g.o.OnReanchor(ctx, r); err != nil {
+			g.log.ErrorContext(ctx, "tsa clock: cannot record re-anchoring; still refusing", "err", err)
+			return err
+		}
+	}
+	g.mu.Lock()
+	g.anchorWall, g.anchorMono = wall, mono
+	g.stepped, g.sawUnsync = false, false
+	g.mu.Unlock()
+	g.log.WarnContext(ctx, "tsa clock re-anchored after a wall-clock step", "step", r.Step, "source", r.Source)
+	return nil
 }
 
 // record logs changes of the verdict and sets the trusted gauge.
@@ -250,32 +336,59 @@ func (g *Guard) Measure(ctx context.Context) error {
 	g.metrics.offset.Set(off.Seconds())
 	g.mu.Lock()
 	g.ntp = &measurement{offset: off, mono: mono}
-	if abs(off) <= g.o.Budget {
+	step := wall.Sub(g.anchorWall) - (mono - g.anchorMono)
+	stepped := abs(step) > g.o.Budget
+	if stepped {
+		g.stepped = true
+	}
+	if abs(off) <= g.o.Budget && !stepped {
 		g.anchorWall, g.anchorMono = wall, mono
 	}
 	g.mu.Unlock()
+	if abs(off) <= g.o.Budget && stepped {
+		if err := g.reanchor(ctx, wall, mono, Reanchor{Step: step, Source: "ntp", Offset: off}); err != nil {
+			return fmt.Errorf("clockguard: %w", err)
+		}
+	}
 	if len(errs) > 0 {
 		g.log.WarnContext(ctx, "tsa clock: some NTP servers did not answer", "err", errors.Join(errs...))
 	}
 	return nil
 }
 
-// Run measures at once and then every Interval until ctx ends.
+// Run measures at once and then every Interval until ctx ends; while a
+// step is unresolved it also reads the kernel state every KernelPoll, so a
+// resynchronisation is noticed even when no request comes.
 func (g *Guard) Run(ctx context.Context) {
-	if len(g.o.Servers) == 0 {
-		return
+	poll := time.NewTicker(g.o.KernelPoll)
+	defer poll.Stop()
+	var ntpTick <-chan time.Time
+	if len(g.o.Servers) > 0 {
+		t := time.NewTicker(g.o.Interval)
+		defer t.Stop()
+		ntpTick = t.C
+		g.measureLogged(ctx)
 	}
-	t := time.NewTicker(g.o.Interval)
-	defer t.Stop()
 	for {
-		if err := g.Measure(ctx); err != nil {
-			g.log.WarnContext(ctx, "tsa clock: NTP round failed", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-ntpTick:
+			g.measureLogged(ctx)
+		case <-poll.C:
+			g.mu.Lock()
+			stepped := g.stepped
+			g.mu.Unlock()
+			if stepped {
+				_, _ = g.Now(ctx)
+			}
 		}
+	}
+}
+
+func (g *Guard) measureLogged(ctx context.Context) {
+	if err := g.Measure(ctx); err != nil {
+		g.log.WarnContext(ctx, "tsa clock: NTP round failed", "err", err)
 	}
 }
 

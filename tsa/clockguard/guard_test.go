@@ -18,14 +18,16 @@ import (
 func newFakeClock() *tsatest.StepClock { return tsatest.NewStepClock() }
 
 type kernel struct {
-	mu sync.Mutex
-	st clockguard.KernelState
+	mu    sync.Mutex
+	st    clockguard.KernelState
+	reads int
 }
 
 func (k *kernel) set(s clockguard.KernelState) { k.mu.Lock(); k.st = s; k.mu.Unlock() }
 func (k *kernel) read() (clockguard.KernelState, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.reads++
 	return k.st, nil
 }
 
@@ -175,4 +177,85 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Colle
 	}
 	t.Fatalf("metric %s not registered", name)
 	return nil
+}
+
+// Without NTP servers, a step is resolved once the kernel reports the
+// clock unsynchronised (as settimeofday marks it) and then synchronised
+// again within budget; the re-anchoring is recorded first, and a failed
+// record keeps the clock refused. A kernel that stays synchronised
+// throughout does not vouch for a stepped clock.
+func TestStepReanchoredWhenKernelResyncs(t *testing.T) {
+	c := newFakeClock()
+	k := &kernel{st: synced(10 * time.Millisecond)}
+	var recs []clockguard.Reanchor
+	var fail error
+	g, _ := newGuard(t, clockguard.Options{Clock: c, Kernel: k.read, RequireSync: true,
+		OnReanchor: func(_ context.Context, r clockguard.Reanchor) error {
+			if fail != nil {
+				return fail
+			}
+			recs = append(recs, r)
+			return nil
+		}})
+	wantTrusted(t, g)
+	c.Step(3 * time.Second)
+	wantUntrusted(t, g, "stepped")
+	c.Pass(24 * time.Hour)
+	wantUntrusted(t, g, "stepped") // the kernel said synced all along: not enough
+	k.set(clockguard.KernelState{Synced: false, MaxError: 16 * time.Second})
+	wantUntrusted(t, g, "stepped")
+	k.set(synced(2 * time.Second))
+	wantUntrusted(t, g, "stepped") // synced, but its bound is over budget
+	k.set(synced(20 * time.Millisecond))
+	fail = errors.New("audit log unavailable")
+	wantUntrusted(t, g, "not recorded")
+	fail = nil
+	wantTrusted(t, g)
+	if len(recs) != 1 || recs[0].Source != "kernel" || recs[0].Step < 3*time.Second-time.Millisecond ||
+		recs[0].Step > 3*time.Second+100*time.Millisecond || recs[0].MaxError != 20*time.Millisecond {
+		t.Fatalf("re-anchor records %+v, want one for the 3s step", recs)
+	}
+	wantTrusted(t, g) // anchored at the new reading: no second record
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	c.Step(-3 * time.Second) // a new step needs a new resync
+	wantUntrusted(t, g, "stepped")
+}
+
+// Run polls the kernel while a step is unresolved, so a resync between
+// requests is seen: without the poll, a kernel that reported unsynced only
+// while nobody asked would leave the clock refused for ever.
+func TestRunPollsKernelAfterStep(t *testing.T) {
+	c := newFakeClock()
+	k := &kernel{st: synced(10 * time.Millisecond)}
+	reanchored := make(chan struct{}, 1)
+	g, _ := newGuard(t, clockguard.Options{Clock: c, Kernel: k.read, KernelPoll: 5 * time.Millisecond,
+		OnReanchor: func(context.Context, clockguard.Reanchor) error { reanchored <- struct{}{}; return nil }})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	c.Step(2 * time.Second)
+	wantUntrusted(t, g, "stepped")
+	go g.Run(ctx)
+	k.mu.Lock()
+	k.st, k.reads = clockguard.KernelState{Synced: false}, 0
+	k.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) { // polled while unsynced, no request
+		k.mu.Lock()
+		n := k.reads
+		k.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Run never read the kernel state")
+		}
+	}
+	k.set(synced(10 * time.Millisecond))
+	select {
+	case <-reanchored:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no re-anchoring after the kernel resynchronised")
+	}
+	wantTrusted(t, g)
 }

@@ -1,0 +1,196 @@
+// Command loadgen is the TSA benchmark's load generator: a separate process
+// that sends a fixed number of requests (or runs a command per request) at a
+// fixed concurrency, only to a loopback address, stops by itself after at
+// most -max-duration, and prints one tab-separated line:
+//
+//	name  concurrency  ok  failed  seconds  per_second  p50_ms  p99_ms
+//
+// and with -exec a ninth column: the CPU milliseconds the commands used.
+//
+// With -tsa each reply must be a TimeStampResp whose status is granted.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/asn1"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	name := flag.String("name", "target", "row name")
+	target := flag.String("url", "", "URL to POST to (127.0.0.1 / localhost / [::1] only)")
+	bodyFile := flag.String("body", "", "file whose bytes are POSTed")
+	ctype := flag.String("content-type", "application/timestamp-query", "Content-Type of the POST")
+	isTSA := flag.Bool("tsa", false, "require a granted TimeStampResp in every reply")
+	command := flag.String("exec", "", "instead of HTTP, run this command (via sh -c) once per request")
+	n := flag.Int("n", 2000, "requests to send")
+	c := flag.Int("c", 1, "concurrency")
+	warm := flag.Int("warmup", 50, "requests sent first and not measured")
+	maxDur := flag.Duration("max-duration", 60*time.Second, "stop after this long whatever the count")
+	flag.Parse()
+	if err := run(*name, *target, *bodyFile, *ctype, *isTSA, *command, *n, *c, *warm, *maxDur); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(name, target, bodyFile, ctype string, isTSA bool, command string, n, c, warm int, maxDur time.Duration) error {
+	if n <= 0 || c <= 0 {
+		return errors.New("-n and -c must be positive")
+	}
+	var op func(ctx context.Context) error
+	if command != "" {
+		op = func(ctx context.Context) error {
+			out, err := exec.CommandContext(ctx, "sh", "-c", command).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%v: %s", err, out)
+			}
+			return nil
+		}
+	} else {
+		if err := loopbackOnly(target); err != nil {
+			return err
+		}
+		body, err := os.ReadFile(bodyFile)
+		if err != nil {
+			return err
+		}
+		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			MaxIdleConns: c * 2, MaxIdleConnsPerHost: c * 2, DisableCompression: true}}
+		op = func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Content-Type", ctype)
+			res, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			defer res.Body.Close()
+			reply, err := io.ReadAll(res.Body)
+			if err != nil {
+				return err
+			}
+			if res.StatusCode != http.StatusOK {
+				return fmt.Errorf("HTTP %s", res.Status)
+			}
+			if isTSA {
+				return granted(reply)
+			}
+			return nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), maxDur)
+	defer cancel()
+	for i := 0; i < warm; i++ {
+		if err := op(ctx); err != nil {
+			return fmt.Errorf("%s: warm-up request: %w", name, err)
+		}
+	}
+	var ru0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru0)
+	lat := make([]time.Duration, n)
+	var next, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range c {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				t0 := time.Now()
+				if err := op(ctx); err != nil {
+					if ctx.Err() == nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err)
+					}
+					lat[i] = -1
+					continue
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var good []time.Duration
+	for _, d := range lat {
+		if d > 0 {
+			good = append(good, d)
+		}
+	}
+	slices.Sort(good)
+	if len(good) == 0 {
+		return fmt.Errorf("%s: no request succeeded: %v", name, firstErr.Load())
+	}
+	if e := firstErr.Load(); e != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %s: %d failed, first: %v\n", name, failed.Load(), e)
+	}
+	q := func(p float64) float64 { return float64(good[int(p*float64(len(good)-1))]) / 1e6 }
+	fmt.Printf("%s\t%d\t%d\t%d\t%.2f\t%.0f\t%.2f\t%.2f", name, c, len(good), failed.Load(), elapsed.Seconds(),
+		float64(len(good))/elapsed.Seconds(), q(0.50), q(0.99))
+	if command != "" {
+		var ru1 syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru1)
+		ms := func(r syscall.Rusage) float64 {
+			return float64(r.Utime.Sec+r.Stime.Sec)*1e3 + float64(r.Utime.Usec+r.Stime.Usec)/1e3
+		}
+		fmt.Printf("\t%.0f", ms(ru1)-ms(ru0))
+	}
+	fmt.Println()
+	return nil
+}
+
+// loopbackOnly refuses any target that is not this machine's loopback.
+func loopbackOnly(target string) error {
+	u, err := url.Parse(target)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("-url %q is not a URL", target)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("-url %q: only loopback targets are allowed", target)
+}
+
+// granted checks that reply is a TimeStampResp with status granted (0) or
+// grantedWithMods (1) and a token.
+func granted(reply []byte) error {
+	var r struct {
+		Status struct {
+			Status int
+			Rest   asn1.RawValue `asn1:"optional"`
+			More   asn1.RawValue `asn1:"optional"`
+		}
+		Token asn1.RawValue `asn1:"optional"`
+	}
+	if _, err := asn1.Unmarshal(reply, &r); err != nil {
+		return fmt.Errorf("reply is not a TimeStampResp: %w", err)
+	}
+	if r.Status.Status > 1 || len(r.Token.FullBytes) == 0 {
+		return fmt.Errorf("reply status %d", r.Status.Status)
+	}
+	return nil
+}
