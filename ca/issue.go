@@ -79,10 +79,10 @@ func (i *Issuer) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 	}
 	res, err := i.opts.Linter.PreIssue(tmpl, i.cert, checked.pub, kind)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrLint, err)
+		return nil, fmt.Errorf("%w: %w", ErrLint, err)
 	}
 	if err := res.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrLint, err)
+		return nil, fmt.Errorf("%w: %w", ErrLint, err)
 	}
 	return &Prepared{req: req, tmpl: tmpl, pub: checked.pub, spkiHash: hash, profile: name}, nil
 }

@@ -14,18 +14,19 @@ import (
 	"time"
 
 	"github.com/muhr-pki/muhr/audit"
+	"github.com/muhr-pki/muhr/errkind"
 	"github.com/muhr-pki/muhr/policy"
 	"github.com/muhr-pki/muhr/store"
 )
 
 // Errors the issuer's callers branch on.
 var (
-	ErrRequest     = errors.New("issuer: request refused")
-	ErrInProgress  = errors.New("issuer: the request is being issued right now")
-	ErrLint        = errors.New("issuer: certificate fails pre-issuance lint")
-	ErrSign        = errors.New("issuer: CA key could not sign")
-	ErrKeyReused   = errors.New("issuer: public key already certified for another request")
-	ErrWrongIssuer = errors.New("issuer: profile may not be issued by this CA")
+	ErrRequest     = errkind.New(errkind.Invalid, "issuer: request refused")
+	ErrInProgress  = errkind.New(errkind.Conflict, "issuer: the request is being issued right now")
+	ErrLint        = errkind.New(errkind.Invalid, "issuer: certificate fails pre-issuance lint")
+	ErrSign        = errkind.New(errkind.Unavailable, "issuer: CA key could not sign")
+	ErrKeyReused   = errkind.New(errkind.Conflict, "issuer: public key already certified for another request")
+	ErrWrongIssuer = errkind.New(errkind.Forbidden, "issuer: profile may not be issued by this CA")
 )
 
 // issuerStore is what the issuer needs from the database.

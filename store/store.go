@@ -7,17 +7,18 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math/big"
 	"time"
+
+	"github.com/muhr-pki/muhr/errkind"
 )
 
 // Errors callers branch on.
 var (
-	ErrNotFound        = errors.New("store: not found")
-	ErrExists          = errors.New("store: already exists")
-	ErrDuplicateSerial = errors.New("store: serial already used for this issuer")
-	ErrUnavailable     = errors.New("store: database unavailable")
+	ErrNotFound        = errkind.New(errkind.NotFound, "store: not found")
+	ErrExists          = errkind.New(errkind.Conflict, "store: already exists")
+	ErrDuplicateSerial = errkind.New(errkind.Conflict, "store: serial already used for this issuer")
+	ErrUnavailable     = errkind.New(errkind.Unavailable, "store: database unavailable")
 )
 
 // CA kinds.

@@ -2,13 +2,13 @@ package tsa
 
 import (
 	"context"
-	"errors"
 
+	"github.com/muhr-pki/muhr/errkind"
 	"github.com/muhr-pki/muhr/store"
 )
 
 // ErrLedgerClosed is returned once the batch ledger's context has ended.
-var ErrLedgerClosed = errors.New("tsa: ledger closed")
+var ErrLedgerClosed = errkind.New(errkind.Unavailable, "tsa: ledger closed")
 
 // BatchLedger records tokens with group commit: one writer goroutine puts
 // every token waiting at that moment into a single transaction, so many
