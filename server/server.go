@@ -83,7 +83,6 @@ type Server struct {
 // already: a wiring mistake that must fail at start.
 func New(opts Options) *Server {
 	s := &Server{
-		repo:      opts.Repository,
 		reg:       opts.Registry,
 		log:       opts.Logger,
 		httpCfg:   opts.HTTP,
@@ -126,9 +125,8 @@ func New(opts Options) *Server {
 	s.health = newHealth(timeout, ttl, time.Now, s.log, up)
 
 	s.public.HandleFunc("GET /healthz", s.health.publicHandler)
-	if s.repo != nil {
-		s.public.HandleFunc("GET /ca/{file}", s.handleCA)
-		s.public.HandleFunc("GET /crl/{file}", s.handleCRL)
+	if opts.Repository != nil {
+		s.MountRepository(opts.Repository)
 	}
 	s.ops.HandleFunc("GET /healthz", s.health.detailHandler)
 	s.ops.Handle("GET /metrics", s.metricsHandler())
@@ -140,6 +138,14 @@ func New(opts Options) *Server {
 
 func (s *Server) wrap(name string, h http.Handler) http.Handler {
 	return httpx.Wrap(h, httpx.Options{Listener: name, Logger: s.log, Metrics: s.metrics, MaxBodyBytes: s.httpCfg.MaxBodyBytes})
+}
+
+// MountRepository serves GET /ca/{file} and /crl/{file} from repo on the
+// public listener (the repository role). Call it once, before serving.
+func (s *Server) MountRepository(repo Repository) {
+	s.repo = repo
+	s.public.HandleFunc("GET /ca/{file}", s.handleCA)
+	s.public.HandleFunc("GET /crl/{file}", s.handleCRL)
 }
 
 // Public is the public listener's route table, where roles mount.
