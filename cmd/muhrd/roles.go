@@ -19,9 +19,9 @@ import (
 type dbAccess int
 
 const (
-	dbNone dbAccess = iota
-	dbRead          // reads only: the process does not migrate and its health pings
-	dbWrite         // writes: the process migrates and its health takes a write
+	dbNone  dbAccess = iota
+	dbRead           // reads only: the process does not migrate and its health pings
+	dbWrite          // writes: the process migrates and its health takes a write
 )
 
 func (a dbAccess) String() string {

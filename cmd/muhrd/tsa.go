@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/muhr-pki/muhr/server"
 	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/tsa"
