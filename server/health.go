@@ -159,9 +159,11 @@ func (h *Health) round(checks []*Check, done chan struct{}) {
 		}
 		pending++
 		go func() {
-			defer c.running.Store(false)
 			t0 := time.Now()
-			err := runCheck(ctx, c.Probe)
+			err := runCheck(ctx, c.Probe) // recovers panics: the flag is always cleared
+			// Cleared before answering, so the next round never sees a
+			// check that has returned as still running.
+			c.running.Store(false)
 			answers <- answer{i, err, time.Since(t0)}
 		}()
 	}
