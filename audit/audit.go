@@ -12,15 +12,15 @@ package audit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/muhr-pki/muhr/errkind"
 	"github.com/muhr-pki/muhr/store"
 )
 
 // ErrInvalidEntry is returned for an entry without actor or action.
-var ErrInvalidEntry = errors.New("audit: invalid entry")
+var ErrInvalidEntry = errkind.New(errkind.Invalid, "audit: invalid entry")
 
 // Entry is what a caller records.
 type Entry = store.AuditEntry

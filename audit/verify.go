@@ -3,14 +3,14 @@ package audit
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 
+	"github.com/muhr-pki/muhr/errkind"
 	"github.com/muhr-pki/muhr/store"
 )
 
 // ErrChainBroken is what every *ChainError matches with errors.Is.
-var ErrChainBroken = errors.New("audit: chain broken")
+var ErrChainBroken = errkind.New(errkind.Internal, "audit: chain broken")
 
 // ChainError names the first record that does not fit the chain.
 type ChainError struct {

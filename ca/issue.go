@@ -119,10 +119,10 @@ func (i *Issuer) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 	}
 	res, linted, err := i.opts.Linter.PreIssueLinted(tmpl, i.cert, checked.pub, kind)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrLint, err)
+		return nil, fmt.Errorf("%w: %w", ErrLint, err)
 	}
 	if err := res.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrLint, err)
+		return nil, fmt.Errorf("%w: %w", ErrLint, err)
 	}
 	lc, err := x509.ParseCertificate(linted)
 	if err != nil {

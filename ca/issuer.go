@@ -18,34 +18,35 @@ import (
 	"time"
 
 	"github.com/muhr-pki/muhr/audit"
+	"github.com/muhr-pki/muhr/errkind"
 	"github.com/muhr-pki/muhr/policy"
 	"github.com/muhr-pki/muhr/store"
 )
 
 // Errors the issuer's callers branch on.
 var (
-	ErrRequest     = errors.New("issuer: request refused")
-	ErrInProgress  = errors.New("issuer: the request is being issued right now")
-	ErrLint        = errors.New("issuer: certificate fails pre-issuance lint")
-	ErrSign        = errors.New("issuer: CA key could not sign")
-	ErrKeyReused   = errors.New("issuer: public key already certified for another request")
-	ErrWrongIssuer = errors.New("issuer: profile may not be issued by this CA")
+	ErrRequest     = errkind.New(errkind.Invalid, "issuer: request refused")
+	ErrInProgress  = errkind.New(errkind.Conflict, "issuer: the request is being issued right now")
+	ErrLint        = errkind.New(errkind.Invalid, "issuer: certificate fails pre-issuance lint")
+	ErrSign        = errkind.New(errkind.Unavailable, "issuer: CA key could not sign")
+	ErrKeyReused   = errkind.New(errkind.Conflict, "issuer: public key already certified for another request")
+	ErrWrongIssuer = errkind.New(errkind.Forbidden, "issuer: profile may not be issued by this CA")
 	// ErrRequestConflict: the request id is already used by a request with
 	// other content (key, profile, identity, QSCD or CA).
-	ErrRequestConflict = errors.New("issuer: request id already used with other content")
+	ErrRequestConflict = errkind.New(errkind.Conflict, "issuer: request id already used with other content")
 	// ErrPreparedElsewhere: a Prepared was handed to an Issuer other than
 	// the one that made it.
-	ErrPreparedElsewhere = errors.New("issuer: prepared request belongs to another issuer")
+	ErrPreparedElsewhere = errkind.New(errkind.Internal, "issuer: prepared request belongs to another issuer")
 	// ErrPreparedUsed: a Prepared was issued once already.
-	ErrPreparedUsed = errors.New("issuer: prepared request already used")
+	ErrPreparedUsed = errkind.New(errkind.Internal, "issuer: prepared request already used")
 	// ErrNotLinted: the signed certificate is not the one that was linted;
 	// it is discarded and its serial burned.
-	ErrNotLinted = errors.New("issuer: signed certificate differs from the linted one")
+	ErrNotLinted = errkind.New(errkind.Internal, "issuer: signed certificate differs from the linted one")
 	// ErrStore: the certificate was signed but could not be stored; it is
 	// discarded, its serial burned, and the request may be retried at once.
-	ErrStore = errors.New("issuer: signed certificate could not be stored")
+	ErrStore = errkind.New(errkind.Unavailable, "issuer: signed certificate could not be stored")
 	// ErrClosed: the Issuer was closed.
-	ErrClosed = errors.New("issuer: closed")
+	ErrClosed = errkind.New(errkind.Unavailable, "issuer: closed")
 )
 
 // issuerStore is what the issuer needs from the database.

@@ -22,6 +22,12 @@ import (
 type Config struct {
 	// Listen is the public HTTP address (OCSP, TSA, repository, health).
 	Listen string `yaml:"listen"`
+	// OpsListen is the operations listener (metrics, detailed health):
+	// absent is DefaultOpsListen, "" disables it. Use OpsAddr.
+	OpsListen *string `yaml:"ops_listen"`
+	// Roles are what muhrd serves when --roles is not given (ca, ra,
+	// ocsp, tsa, repository); empty is every role that is built.
+	Roles []string `yaml:"roles"`
 	// PublicURL is the base URL written into AIA, OCSP and CRL URLs.
 	PublicURL string   `yaml:"public_url"`
 	Log       Log      `yaml:"log"`
@@ -117,9 +123,25 @@ func Load(path string) (*Config, error) {
 	return &c, nil
 }
 
+// DefaultOpsListen is the operations listener when ops_listen is absent:
+// loopback only, as metrics and health details are for the operators.
+const DefaultOpsListen = "127.0.0.1:9090"
+
+// OpsAddr is the operations listener's address; "" means none.
+func (c *Config) OpsAddr() string {
+	if c.OpsListen == nil {
+		return DefaultOpsListen
+	}
+	return *c.OpsListen
+}
+
 func (c *Config) applyDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
+	}
+	if c.OpsListen == nil {
+		def := DefaultOpsListen
+		c.OpsListen = &def
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://" + c.Listen
@@ -181,6 +203,20 @@ func (c *Config) resolvePaths(dir string) {
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if ops := c.OpsAddr(); ops != "" {
+		_, port, err := net.SplitHostPort(ops)
+		if err != nil {
+			return fmt.Errorf("ops_listen: %q is not host:port (\"\" disables the operations listener)", ops)
+		}
+		if ops == c.Listen && port != "0" {
+			return fmt.Errorf("ops_listen: %q is the public listen address; the operations listener needs its own", ops)
+		}
+	}
+	for i, r := range c.Roles {
+		if strings.TrimSpace(r) == "" {
+			return fmt.Errorf("roles[%d]: empty role name", i)
+		}
 	}
 	u, err := url.Parse(c.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/muhr-pki/muhr/policy"
+	"github.com/muhr-pki/muhr/policy/ids"
 )
 
 // TSA configures the time-stamping authority (muhrd role tsa).
@@ -24,7 +24,7 @@ type TSA struct {
 	// certificate. Default [default_policy].
 	Policies []string `yaml:"policies"`
 	// DefaultPolicy is used when a request names none. Default the ETSI
-	// best-practices time-stamp policy (policy.TSABestPracticesPolicy).
+	// best-practices time-stamp policy (policy/ids.TSABestPractices).
 	DefaultPolicy string `yaml:"default_policy"`
 	// RequireSync refuses tokens while the kernel reports the clock
 	// unsynchronised. Default true; only a demo turns it off.
@@ -54,7 +54,7 @@ const (
 )
 
 // TSADefaultPolicy is the policy of tokens whose request names none.
-func TSADefaultPolicy() string { return policy.TSABestPracticesPolicy().String() }
+func TSADefaultPolicy() string { return ids.TSABestPractices }
 
 // SyncRequired reports require_sync with its default (true).
 func (t TSA) SyncRequired() bool { return t.RequireSync == nil || *t.RequireSync }

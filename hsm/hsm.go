@@ -6,7 +6,6 @@ package hsm
 import (
 	"context"
 	"crypto"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -80,12 +79,12 @@ type ContextSigner interface {
 
 // Errors callers branch on.
 var (
-	ErrKeyNotFound    = errors.New("hsm: key not found")
-	ErrKeyExists      = errors.New("hsm: key label already exists")
-	ErrPINIncorrect   = errors.New("hsm: PIN refused by the token")
-	ErrTokenNotFound  = errors.New("hsm: token not found")
-	ErrModule         = errors.New("hsm: cannot load PKCS#11 module")
-	ErrKeyExtractable = errors.New("hsm: key is not always-sensitive and never-extractable")
-	ErrUnavailable    = errors.New("hsm: token unavailable")
-	ErrPINFile        = errors.New("hsm: PIN file unusable")
+	ErrKeyNotFound    = newError("not_found", "hsm: key not found")
+	ErrKeyExists      = newError("conflict", "hsm: key label already exists")
+	ErrPINIncorrect   = newError("forbidden", "hsm: PIN refused by the token")
+	ErrTokenNotFound  = newError("unavailable", "hsm: token not found")
+	ErrModule         = newError("unavailable", "hsm: cannot load PKCS#11 module")
+	ErrKeyExtractable = newError("forbidden", "hsm: key is not always-sensitive and never-extractable")
+	ErrUnavailable    = newError("unavailable", "hsm: token unavailable")
+	ErrPINFile        = newError("invalid", "hsm: PIN file unusable")
 )

@@ -11,7 +11,7 @@ import (
 
 // ErrInvalidIdentity is the kind of every refusal of a registered identity;
 // the concrete error is an *IdentityError naming the field.
-var ErrInvalidIdentity = errors.New("invalid identity")
+var ErrInvalidIdentity = newError("invalid", "invalid identity")
 
 // IdentityError says which identity field was refused and why. When the
 // cause is a subject-name rule, it wraps the *NameError too, so both

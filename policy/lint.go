@@ -3,7 +3,6 @@ package policy
 import (
 	"crypto"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -15,7 +14,7 @@ import (
 )
 
 // ErrLint is the kind of a refusal by the pre-issuance linter.
-var ErrLint = errors.New("certificate lint failed")
+var ErrLint = newError("invalid", "certificate lint failed")
 
 // Finding is one warning, error or fatal result of one lint.
 type Finding struct {
@@ -52,19 +51,38 @@ func (r Result) Problems() []Finding {
 	return out
 }
 
-// Err returns an error wrapping ErrLint that names every unaccepted finding,
-// or nil: the issuer refuses to sign when it is not nil.
+// Err returns a *LintError holding every unaccepted finding (errors.Is
+// ErrLint), or nil: the issuer refuses to sign when it is not nil.
 func (r Result) Err() error {
 	p := r.Problems()
 	if len(p) == 0 {
 		return nil
 	}
-	msgs := make([]string, len(p))
-	for i, f := range p {
+	return &LintError{Kind: r.Kind, Findings: p}
+}
+
+// LintError is a refusal by the pre-issuance linter. It carries the
+// findings themselves, so an officer's screen or an API answer can list
+// them (lint name, severity, details) without parsing the message; get it
+// with errors.As.
+type LintError struct {
+	Kind     Kind
+	Findings []Finding // the unaccepted ones, sorted by lint name
+}
+
+func (e *LintError) Error() string {
+	msgs := make([]string, len(e.Findings))
+	for i, f := range e.Findings {
 		msgs[i] = f.String()
 	}
-	return fmt.Errorf("%w for %s: %s", ErrLint, r.Kind, strings.Join(msgs, "; "))
+	return fmt.Sprintf("%v for %s: %s", ErrLint, e.Kind, strings.Join(msgs, "; "))
 }
+
+// Is makes errors.Is(err, ErrLint) hold for a *LintError.
+func (e *LintError) Is(target error) bool { return target == ErrLint }
+
+// ErrorKind: a certificate that fails lint is refused as invalid input.
+func (e *LintError) ErrorKind() string { return "invalid" }
 
 // Linter runs zlint with the registry each Kind calls for. It keeps the
 // filtered registries and one throwaway key per key type, so pre-issuance

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"encoding/asn1"
-	"errors"
 	"fmt"
 	"unicode"
 	"unicode/utf8"
@@ -12,7 +11,7 @@ import (
 
 // ErrInvalidName is the kind of every subject-name refusal; the concrete
 // error is a *NameError naming the field.
-var ErrInvalidName = errors.New("invalid subject name")
+var ErrInvalidName = newError("invalid", "invalid subject name")
 
 // NameError says which subject attribute was refused and why.
 type NameError struct {

@@ -42,7 +42,7 @@ var (
 	oidQCPnQSCD   = mustOID("0.4.0.194112.1.2")
 	oidQCPlQSCD   = mustOID("0.4.0.194112.1.3")
 	oidNCPPlus    = mustOID("0.4.0.2042.1.2")
-	oidTSABestPrc = mustOID("0.4.0.2023.1.1")
+	oidTSABestPrc = mustOID(ids.TSABestPractices)
 	// oidAnyPolicy (RFC 5280 §4.2.1.4), of the services CA only.
 	oidAnyPolicy = mustOID("2.5.29.32.0")
 )

@@ -14,13 +14,13 @@ import (
 // Errors of the profile registry and of Build that callers branch on.
 var (
 	// ErrUnknownProfile: no built-in profile has that name.
-	ErrUnknownProfile = errors.New("unknown certificate profile")
+	ErrUnknownProfile = newError("invalid", "unknown certificate profile")
 	// ErrIssuerNotAllowed: the profile may not be issued by that kind of CA
 	// (e.g. an officer certificate from the public issuing CA).
-	ErrIssuerNotAllowed = errors.New("profile not allowed for this CA")
+	ErrIssuerNotAllowed = newError("forbidden", "profile not allowed for this CA")
 	// ErrProfileConfig: the identity or configuration does not fit the
 	// profile (wrong identity kind, QSCD for a non-qualified profile, ...).
-	ErrProfileConfig = errors.New("profile does not fit the request")
+	ErrProfileConfig = newError("invalid", "profile does not fit the request")
 )
 
 // The CA kinds of the key ceremony, spelled as store.CAKind* spells them

@@ -11,7 +11,7 @@ import (
 
 // ErrInvalidQCStatements is the kind of every QCStatements refusal, when
 // building (bad PDS, unknown type) or parsing.
-var ErrInvalidQCStatements = errors.New("invalid QCStatements")
+var ErrInvalidQCStatements = newError("invalid", "invalid QCStatements")
 
 func qcErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidQCStatements, fmt.Sprintf(format, args...))

@@ -35,6 +35,7 @@ printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR
 	--so-pin-file "$WORK/secrets/so.pin" --pin-file "$WORK/secrets/user.pin" >/dev/null
 cat >"$WORK/muhrd.yaml" <<YAML
 listen: 127.0.0.1:$PORT
+ops_listen: ""
 public_url: http://127.0.0.1:$PORT
 database: {driver: sqlite, path: muhr.db}
 hsm: {module: $MODULE, token_label: muhr-interop, pin_file: secrets/user.pin, softhsm2_conf: softhsm2.conf}

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 MUHR_HOME=${MUHR_HOME:-./.muhr}
 MUHR_LISTEN=${MUHR_LISTEN:-127.0.0.1:8080}
+# Operations listener (metrics, detailed health); set it empty to turn it off.
+MUHR_OPS_LISTEN=${MUHR_OPS_LISTEN-127.0.0.1:9090}
 mkdir -p "$MUHR_HOME"
 MUHR_HOME=$(cd "$MUHR_HOME" && pwd)
 
@@ -37,6 +39,7 @@ if [ ! -e "$MUHR_HOME/.initialized" ]; then
 	cat >"$MUHR_HOME/muhrd.yaml" <<YAML
 # Written by scripts/quickstart.sh for the demo center.
 listen: $MUHR_LISTEN
+ops_listen: "$MUHR_OPS_LISTEN"
 public_url: http://$MUHR_LISTEN
 log:
   level: info

@@ -14,24 +14,15 @@ type Repository interface {
 	LatestCRL(ctx context.Context, issuerID string) (store.CRL, error)
 }
 
-// Checker reports whether one dependency can serve right now. It must be
-// safe for concurrent use and should honour ctx: a checker that ignores it
-// is still reported down when the health timeout passes.
+// Checker reports whether one thing a role needs works right now. It must
+// be safe for concurrent use and should honour ctx: a checker that ignores
+// it is still reported failed when the health timeout passes.
 type Checker interface {
 	Check(ctx context.Context) error
 }
 
-// CheckerFunc adapts a function such as store.Store.Ping or
-// hsm.KeyStore.Health to Checker.
+// CheckerFunc adapts a function to Checker.
 type CheckerFunc func(ctx context.Context) error
 
 // Check calls f.
 func (f CheckerFunc) Check(ctx context.Context) error { return f(ctx) }
-
-// Health names the dependencies /healthz reports. A nil checker is reported
-// down ("not configured") rather than silently ok: a load balancer must not
-// route to an instance that was wired wrongly.
-type Health struct {
-	HSM Checker
-	DB  Checker
-}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -93,8 +94,22 @@ type testEnv struct {
 
 func ok() Checker { return CheckerFunc(func(context.Context) error { return nil }) }
 
-// newTestEnv builds a server on fakes; edit lets a test adjust the options.
-func newTestEnv(t *testing.T, edit func(*Options)) *testEnv {
+func down(reason string) Checker {
+	return CheckerFunc(func(context.Context) error { return errors.New(reason) })
+}
+
+// defaultChecks are a healthy token and database.
+func defaultChecks() []*Check {
+	return []*Check{
+		{Name: "hsm", Target: "key-a", Code: ReasonKeyCannotSign, Probe: ok()},
+		{Name: "db", Target: "write", Code: ReasonDBUnwritable, Probe: ok()},
+	}
+}
+
+// newTestEnv builds a server on fakes; edit lets a test adjust the
+// options; checks replace defaultChecks. Health results are not cached
+// (HealthTTL < 0) unless edit says otherwise.
+func newTestEnv(t *testing.T, edit func(*Options), checks ...*Check) *testEnv {
 	t.Helper()
 	env := &testEnv{
 		repo: &fakeRepo{
@@ -108,16 +123,22 @@ func newTestEnv(t *testing.T, edit func(*Options)) *testEnv {
 	}
 	opts := Options{
 		Repository: env.repo,
-		Health:     Health{HSM: ok(), DB: ok()},
 		Registry:   env.reg,
 		Logger:     slog.New(slog.NewJSONHandler(env.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		HTTP:       testHTTP(),
 		Clock:      func() time.Time { return testNow },
+		HealthTTL:  -1,
 	}
 	if edit != nil {
 		edit(&opts)
 	}
 	env.srv = New(opts)
+	if len(checks) == 0 {
+		checks = defaultChecks()
+	}
+	for _, c := range checks {
+		env.srv.AddCheck(c)
+	}
 	return env
 }
 
@@ -131,6 +152,14 @@ func (e *testEnv) doReq(t *testing.T, req *http.Request) *http.Response {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	e.srv.Handler().ServeHTTP(rec, req)
+	return rec.Result()
+}
+
+// ops sends one request to the operations listener's routes.
+func (e *testEnv) ops(t *testing.T, method, target string) *http.Response {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.srv.OpsHandler().ServeHTTP(rec, httptest.NewRequest(method, target, nil))
 	return rec.Result()
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/muhr-pki/muhr/policy/ids"
+	"github.com/muhr-pki/muhr/httpx"
 )
 
 // maxIDLen bounds a CA id in a URL; ids are short slugs ("root-2026").
@@ -35,11 +36,11 @@ func (s *Server) handleCA(w http.ResponseWriter, r *http.Request) {
 	}
 	ca, err := s.repo.GetCA(r.Context(), id)
 	if err != nil {
-		s.fail(w, r, "unknown CA "+id, err)
+		httpx.Fail(w, r, s.log, err, "unknown CA "+id)
 		return
 	}
 	if len(ca.CertDER) == 0 {
-		s.internalError(w, r, fmt.Errorf("CA %s has no certificate stored", id))
+		httpx.Fail(w, r, s.log, fmt.Errorf("CA %s has no certificate stored", id), "")
 		return
 	}
 	body, ctype := ca.CertDER, contentTypeCert
@@ -60,11 +61,11 @@ func (s *Server) handleCRL(w http.ResponseWriter, r *http.Request) {
 	}
 	crl, err := s.repo.LatestCRL(r.Context(), id)
 	if err != nil {
-		s.fail(w, r, "no CRL for "+id, err)
+		httpx.Fail(w, r, s.log, err, "no CRL for "+id)
 		return
 	}
 	if len(crl.DER) == 0 {
-		s.internalError(w, r, fmt.Errorf("CRL %v of %s has no DER stored", crl.Number, id))
+		httpx.Fail(w, r, s.log, fmt.Errorf("CRL %v of %s has no DER stored", crl.Number, id), "")
 		return
 	}
 	now := s.clock()

@@ -39,7 +39,7 @@ func waitServe(t *testing.T, done <-chan error) error {
 func TestHTTPServerLimits(t *testing.T) {
 	env := newTestEnv(t, nil)
 	cfg := testHTTP()
-	hs := env.srv.httpServer(t.Context())
+	hs := env.srv.httpServer(t.Context(), nil, nil)
 	if hs.ReadHeaderTimeout != cfg.ReadHeaderTimeout || hs.ReadTimeout != cfg.ReadTimeout ||
 		hs.WriteTimeout != cfg.WriteTimeout || hs.IdleTimeout != cfg.IdleTimeout ||
 		hs.MaxHeaderBytes != cfg.MaxHeaderBytes {
@@ -211,5 +211,123 @@ func TestListenAndServe(t *testing.T) {
 	cancel()
 	if err := waitServe(t, done); err != nil {
 		t.Fatalf("ListenAndServe: %v", err)
+	}
+}
+
+// Run serves the public and the operations routes on their own listeners
+// and, at shutdown, stops both and returns only after the in-flight
+// requests of both have finished.
+func TestRunListenersDrainTogether(t *testing.T) {
+	env := newTestEnv(t, nil)
+	started := make(chan struct{}, 2)
+	release := make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		_, _ = io.WriteString(w, "finished")
+	})
+	env.srv.Public().Handle("GET /slow", slow)
+	env.srv.Ops().Handle("GET /slow", slow)
+	pub, err := Listen(t.Context(), ListenerPublic, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := Listen(t.Context(), ListenerOps, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- env.srv.Run(ctx,
+			Listener{Name: ListenerPublic, Net: pub, Handler: env.srv.Handler()},
+			Listener{Name: ListenerOps, Net: ops, Handler: env.srv.OpsHandler()})
+	}()
+	pubURL, opsURL := "http://"+pub.Addr().String(), "http://"+ops.Addr().String()
+
+	// Each listener has its own routes.
+	if res, err := http.Get(opsURL + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		wantStatus(t, res, http.StatusOK)
+	}
+	if res, err := http.Get(pubURL + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		wantStatus(t, res, http.StatusNotFound)
+	}
+
+	replies := make(chan string, 2)
+	for _, u := range []string{pubURL, opsURL} {
+		go func() {
+			res, err := http.Get(u + "/slow")
+			if err != nil {
+				replies <- err.Error()
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			replies <- string(b)
+		}()
+	}
+	<-started
+	<-started
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned %v with requests in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	for _, a := range []string{pub.Addr().String(), ops.Addr().String()} {
+		if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s accepted a connection during shutdown", a)
+		}
+	}
+	close(release)
+	for range 2 {
+		if r := <-replies; r != "finished" {
+			t.Errorf("in-flight request: %q", r)
+		}
+	}
+	if err := waitServe(t, done); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// A listener that fails stops the others and Run says which one.
+func TestRunListenerFailureStopsAll(t *testing.T) {
+	env := newTestEnv(t, nil)
+	pub, err := Listen(t.Context(), ListenerPublic, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := Listen(t.Context(), ListenerOps, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- env.srv.Run(t.Context(),
+			Listener{Name: ListenerPublic, Net: pub, Handler: env.srv.Handler()},
+			Listener{Name: ListenerOps, Net: ops, Handler: env.srv.OpsHandler()})
+	}()
+	time.Sleep(50 * time.Millisecond)
+	ops.Close() // the operations listener breaks
+	err = waitServe(t, done)
+	if err == nil || !strings.Contains(err.Error(), "serve ops") {
+		t.Fatalf("Run: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", pub.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Error("public listener still up after the ops listener failed")
+	}
+}
+
+func TestListenNamesListener(t *testing.T) {
+	_, err := Listen(t.Context(), ListenerOps, "127.0.0.1:notaport")
+	if err == nil || !strings.Contains(err.Error(), "ops listener 127.0.0.1:notaport") {
+		t.Fatalf("err %v", err)
 	}
 }

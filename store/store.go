@@ -9,20 +9,21 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math/big"
 	"time"
+
+	"github.com/muhr-pki/muhr/errkind"
 )
 
 // Errors callers branch on.
 var (
-	ErrNotFound        = errors.New("store: not found")
-	ErrExists          = errors.New("store: already exists")
-	ErrDuplicateSerial = errors.New("store: serial already used for this issuer")
-	ErrUnavailable     = errors.New("store: database unavailable")
+	ErrNotFound        = errkind.New(errkind.NotFound, "store: not found")
+	ErrExists          = errkind.New(errkind.Conflict, "store: already exists")
+	ErrDuplicateSerial = errkind.New(errkind.Conflict, "store: serial already used for this issuer")
+	ErrUnavailable     = errkind.New(errkind.Unavailable, "store: database unavailable")
 	// ErrSchemaBehind: the database lacks migrations this binary needs.
 	// Only muhrd and `muhr db migrate` apply them.
-	ErrSchemaBehind = errors.New("store: database schema is behind")
+	ErrSchemaBehind = errkind.New(errkind.Unavailable, "store: database schema is behind")
 )
 
 // CA kinds.

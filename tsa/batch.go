@@ -9,16 +9,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/muhr-pki/muhr/errkind"
 	"github.com/muhr-pki/muhr/store"
 )
 
 // ErrLedgerClosed is returned once the batch ledger is closed.
-var ErrLedgerClosed = errors.New("tsa: ledger closed")
+var ErrLedgerClosed = errkind.New(errkind.Unavailable, "tsa: ledger closed")
 
 // ErrNotRecorded means a commit failed in a way that leaves unknown whether
 // the token's row was written, and looking it up failed too: the token is
 // not released (it may sit in the ledger unreleased; the log names it).
-var ErrNotRecorded = errors.New("tsa: token's ledger row is in doubt")
+var ErrNotRecorded = errkind.New(errkind.Unavailable, "tsa: token's ledger row is in doubt")
 
 // commitTimeout bounds one batch transaction, so a hung database fails the
 // requests waiting on it instead of holding them for ever.

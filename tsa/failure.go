@@ -3,6 +3,8 @@ package tsa
 import (
 	"encoding/asn1"
 	"fmt"
+
+	"github.com/muhr-pki/muhr/errkind"
 )
 
 // Failure is a PKIFailureInfo bit (RFC 3161 section 2.4.2).
@@ -47,6 +49,19 @@ type Rejection struct {
 }
 
 func (r *Rejection) Error() string { return r.Failure.String() + ": " + r.Text }
+
+// ErrorKind places a refusal in the center's error taxonomy: a request the
+// TSA cannot honour is invalid input, a clock it does not trust is
+// unavailable, anything else is internal.
+func (r *Rejection) ErrorKind() string {
+	switch r.Failure {
+	case BadAlg, BadRequest, BadDataFormat, UnacceptedPolicy, UnacceptedExtension:
+		return errkind.Invalid.String()
+	case TimeNotAvailable:
+		return errkind.Unavailable.String()
+	}
+	return errkind.Internal.String()
+}
 
 func reject(f Failure, format string, args ...any) *Rejection {
 	return &Rejection{Failure: f, Text: fmt.Sprintf(format, args...)}

@@ -3,13 +3,14 @@ package tsa
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
 	"strconv"
 	"time"
 
-	"github.com/muhr-pki/muhr/server"
+	"github.com/muhr-pki/muhr/httpx"
 )
 
 // Media types of RFC 3161 section 3.4.
@@ -36,7 +37,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBytes)
-	body, ok := server.ReadBody(w, r)
+	body, ok := httpx.ReadBody(w, r)
 	if !ok {
 		return
 	}
@@ -61,8 +62,23 @@ func (s *Server) Health(ctx context.Context) error {
 	return nil
 }
 
+// Reason codes of a failed Health, the only failure text the public
+// health endpoints show (the error itself goes to the log).
+const (
+	ReasonClockUntrusted = "clock_untrusted"
+	ReasonUnitInvalid    = "tsa_unit_invalid"
+)
+
+// HealthReason is the public reason code of an error from Health.
+func HealthReason(err error) string {
+	if errors.Is(err, ErrUnit) {
+		return ReasonUnitInvalid
+	}
+	return ReasonClockUntrusted
+}
+
 // HealthHandler answers GET /tsa/healthz: 200 {"status":"ok"} or 503
-// {"status":"degraded","reason":...} while tokens would be refused.
+// {"status":"degraded","reason":<code>} while tokens would be refused.
 func (s *Server) HealthHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body := struct {
@@ -71,7 +87,7 @@ func (s *Server) HealthHandler() http.Handler {
 		}{Status: "ok"}
 		code := http.StatusOK
 		if err := s.Health(r.Context()); err != nil {
-			body.Status, body.Reason, code = "degraded", err.Error(), http.StatusServiceUnavailable
+			body.Status, body.Reason, code = "degraded", HealthReason(err), http.StatusServiceUnavailable
 		}
 		b, _ := json.Marshal(body)
 		w.Header().Set("Content-Type", "application/json")

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/muhr-pki/muhr/config"
-	"github.com/muhr-pki/muhr/policy"
+	"github.com/muhr-pki/muhr/policy/ids"
 	"github.com/muhr-pki/muhr/store"
 )
 
@@ -22,7 +22,7 @@ import (
 // configured otherwise. It comes from package policy, the one place the
 // center's policy OIDs are defined.
 var DefaultPolicy = func() asn1.ObjectIdentifier {
-	o, err := ParseOID(policy.TSABestPracticesPolicy().String())
+	o, err := ParseOID(ids.TSABestPractices)
 	if err != nil {
 		panic("tsa: " + err.Error())
 	}

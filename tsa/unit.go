@@ -9,11 +9,11 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/asn1"
-	"errors"
 	"fmt"
 	"math/big"
 	"time"
 
+	"github.com/muhr-pki/muhr/errkind"
 	"github.com/muhr-pki/muhr/store"
 )
 
@@ -44,7 +44,7 @@ var oidTimeStamping = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 8}
 var oidExtKeyUsage = asn1.ObjectIdentifier{2, 5, 29, 37}
 
 // ErrUnit means the TSA unit's certificate or key cannot sign tokens.
-var ErrUnit = errors.New("tsa: unusable TSA unit")
+var ErrUnit = errkind.New(errkind.Unavailable, "tsa: unusable TSA unit")
 
 // LoadUnit finds the TSA unit issued by caID (the one whose certificate
 // expires last), its key on the token and its CA chain, and checks that

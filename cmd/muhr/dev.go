@@ -15,6 +15,7 @@ import (
 	"github.com/muhr-pki/muhr/ca"
 	"github.com/muhr-pki/muhr/config"
 	"github.com/muhr-pki/muhr/internal/center"
+	"github.com/muhr-pki/muhr/internal/center/issuing"
 	"github.com/muhr-pki/muhr/policy"
 	"github.com/muhr-pki/muhr/store"
 )
@@ -61,7 +62,7 @@ func newDevIssueCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			settings, err := center.IssuerSettings(cfg)
+			settings, err := issuing.Settings(cfg)
 			if err != nil {
 				return err
 			}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/muhr-pki/muhr/errkind"
 )
 
 func newRootCmd() *cobra.Command {
@@ -19,6 +21,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// A wrong flag is invalid input like any other (exit 2).
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return errkind.Wrap(errkind.Invalid, err) })
 	root.AddCommand(
 		newHSMCmd(),
 		newDBCmd(),
@@ -35,7 +39,39 @@ func main() {
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "muhr:", err)
-		os.Exit(1)
+		code, msg := exitFor(err)
+		fmt.Fprintln(os.Stderr, msg)
+		os.Exit(code)
 	}
+}
+
+// Exit codes, one per error kind, so scripts can branch without parsing
+// messages.
+const (
+	exitInternal    = 1 // a bug or a broken invariant (and errors nobody classified)
+	exitInvalid     = 2 // bad input or usage: the same command will fail again
+	exitForbidden   = 3 // not allowed (PIN refused, policy)
+	exitNotFound    = 4 // no such CA, key, token serial...
+	exitConflict    = 5 // clashes with the current state (exists, in progress)
+	exitUnavailable = 6 // a dependency is down (database, HSM, clock): retry later
+)
+
+// exitFor is the one place where error kinds become the CLI's exit codes
+// and messages: the error's own text, and a hint when the kind says what
+// to do next.
+func exitFor(err error) (code int, msg string) {
+	msg = "muhr: " + err.Error()
+	switch errkind.Of(err) {
+	case errkind.Invalid:
+		return exitInvalid, msg
+	case errkind.Forbidden:
+		return exitForbidden, msg
+	case errkind.NotFound:
+		return exitNotFound, msg
+	case errkind.Conflict:
+		return exitConflict, msg
+	case errkind.Unavailable:
+		return exitUnavailable, msg + "\nmuhr: temporarily unavailable; retry when the database, token or clock is back"
+	}
+	return exitInternal, msg
 }

@@ -1,6 +1,7 @@
 // Command muhrd is the Muhr certification center's daemon. It reads its
-// configuration once, opens the store and the HSM token, and serves the
-// public HTTP surface until SIGINT or SIGTERM.
+// configuration once, opens what its roles need (the store, the HSM token),
+// mounts each role's routes on its listeners and serves until SIGINT or
+// SIGTERM.
 package main
 
 import (
@@ -10,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,41 +23,68 @@ import (
 	"github.com/muhr-pki/muhr/config"
 	"github.com/muhr-pki/muhr/internal/center"
 	"github.com/muhr-pki/muhr/server"
+	"github.com/muhr-pki/muhr/store"
 )
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the center could not start or failed while serving
+	exitUsage = 2 // how muhrd was asked to run cannot work (flags, roles)
+)
+
 // run returns the process exit code; only main exits.
 func run(args []string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runWith(ctx, args, stderr, roleTable(), nil)
+}
+
+// runWith is run until ctx ends, with the role table and a hook called
+// once the listeners are bound (tests pass their own).
+func runWith(ctx context.Context, args []string, stderr io.Writer, table []role, ready func(map[string]net.Addr)) int {
 	fs := flag.NewFlagSet("muhrd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "muhrd.yaml", "path of muhrd.yaml")
-	rolesFlag := fs.String("roles", "", "comma-separated roles to serve (ca,ra,ocsp,tsa,repository); empty serves all")
+	rolesFlag := fs.String("roles", "", "comma-separated roles to serve ("+strings.Join(roleNames(table), ",")+
+		"); empty: roles: in muhrd.yaml, else every built role")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return exitUsage
 	}
-	roles, err := parseRoles(*rolesFlag)
+	flagNames, err := parseRoleNames(table, strings.Split(*rolesFlag, ","))
 	if err != nil {
 		fmt.Fprintln(stderr, "muhrd:", err)
-		return 2
+		return exitUsage
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "muhrd:", err)
-		return 1
+		return exitError
+	}
+	names := flagNames
+	if len(names) == 0 {
+		if names, err = parseRoleNames(table, cfg.Roles); err != nil {
+			fmt.Fprintln(stderr, "muhrd: roles in muhrd.yaml:", strings.TrimPrefix(err.Error(), "--roles: "))
+			return exitUsage
+		}
+	}
+	roles, err := selectRoles(table, names, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "muhrd:", err)
+		return exitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level(cfg.Log.Level)}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, cfg, roles, log); err != nil {
+	if err := serve(ctx, cfg, roles, log, ready); err != nil {
 		log.Error("muhrd stopped", "err", err.Error())
 		fmt.Fprintln(stderr, "muhrd:", err)
-		return 1
+		return exitError
 	}
 	log.Info("muhrd stopped")
-	return 0
+	return exitOK
 }
 
 func level(s string) slog.Level {
@@ -65,34 +95,111 @@ func level(s string) slog.Level {
 	return l
 }
 
-func serve(ctx context.Context, cfg *config.Config, roles map[string]bool, log *slog.Logger) error {
-	parts, err := center.Open(ctx, cfg, log, center.Migrating())
-	if err != nil {
-		return err
+// serve opens what the roles need, mounts them, serves, and shuts down in
+// the one safe order: the listeners stop accepting and drain their
+// in-flight requests; then the services close (the TSA ledger, the clock
+// guard); then the token and the store (deferred, so also on every error
+// path).
+func serve(ctx context.Context, cfg *config.Config, roles []role, log *slog.Logger, ready func(map[string]net.Addr)) error {
+	signers, db := needs(roles)
+	var st store.Store
+	var err error
+	switch db {
+	case dbWrite:
+		// Roles that write migrate the schema first (concurrent starts
+		// queue on the migration lock).
+		st, err = center.OpenStore(ctx, cfg.Database, center.Migrating())
+	case dbRead:
+		// A reading process does not migrate: it refuses a schema that is
+		// behind, naming the command that migrates.
+		st, err = center.OpenStore(ctx, cfg.Database)
 	}
-	defer parts.Close()
-	st, tok := parts.Store, parts.Keys
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	e := &edge{cfg: cfg, log: log}
+	if len(signers) > 0 {
+		t, err := center.OpenHSM(ctx, cfg.HSM, log)
+		if err != nil {
+			return fmt.Errorf("open HSM: %w", err)
+		}
+		defer t.Close()
+		e.keys = t
+		var prober keyProber = t
+		e.probeKey = func(label string) server.Checker {
+			return server.CheckerFunc(func(ctx context.Context) error { return prober.ProbeKey(ctx, label) })
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := server.New(server.Options{
-		Repository: st,
-		Health:     server.Health{HSM: server.CheckerFunc(tok.Health), DB: server.CheckerFunc(st.Ping)},
-		Registry:   reg,
-		Logger:     log,
-		HTTP:       cfg.HTTP,
-	})
-	if roles["tsa"] && cfg.TSA.Enabled {
-		closeTSA, err := mountTSA(ctx, cfg.TSA, cfg.Database.Driver, st, tok, srv, reg, log)
-		if err != nil {
-			return fmt.Errorf("tsa: %w", err)
-		}
-		// Runs before parts.Close: the TSA drains while the store is open.
-		defer func() { _ = closeTSA(context.WithoutCancel(ctx)) }()
+	srv := server.New(server.Options{Registry: reg, Logger: log, HTTP: cfg.HTTP})
+	if st != nil {
+		srv.AddCheck(dbCheck(st, db))
 	}
-	log.Info("muhrd serving", "listen", cfg.Listen, "public_url", cfg.PublicURL, "database", cfg.Database.Driver, "token", cfg.HSM.TokenLabel)
-	if err := srv.ListenAndServe(ctx, cfg.Listen); err != nil && !errors.Is(err, context.Canceled) {
+	// Services live until the listeners have drained, not until the
+	// signal: a request in flight at shutdown still finds its ledger.
+	svc, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
+	e.reg, e.srv, e.store, e.svc = reg, srv, st, svc
+	defer func() {
+		// After the listeners (Run has returned): services, newest first.
+		stopServices()
+		for i := len(e.closers) - 1; i >= 0; i-- {
+			e.closers[i]()
+		}
+	}()
+	for _, r := range roles {
+		if err := r.mount(ctx, e); err != nil {
+			return fmt.Errorf("role %s: %w", r.name, err)
+		}
+	}
+
+	lns, err := bind(ctx, cfg, srv)
+	if err != nil {
+		return err
+	}
+	addrs := map[string]net.Addr{}
+	for _, l := range lns {
+		addrs[l.Name] = l.Net.Addr()
+	}
+	log.Info("muhrd serving", "roles", strings.Join(roleNames(roles), ","), "listen", addrs[server.ListenerPublic].String(),
+		"ops_listen", cfg.OpsAddr(), "public_url", cfg.PublicURL, "database", cfg.Database.Driver, "db_access", db.String(),
+		"token", tokenLabel(cfg, signers), "keys", strings.Join(e.keysIn, ","))
+	if ready != nil {
+		ready(addrs)
+	}
+	if err := srv.Run(ctx, lns...); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil
+}
+
+func tokenLabel(cfg *config.Config, signers []string) string {
+	if len(signers) == 0 {
+		return "(not opened: no role signs)"
+	}
+	return cfg.HSM.TokenLabel
+}
+
+// bind opens the listeners: public always, operations unless ops_listen
+// is "". The officers' mTLS listener will join here.
+func bind(ctx context.Context, cfg *config.Config, srv *server.Server) ([]server.Listener, error) {
+	pub, err := server.Listen(ctx, server.ListenerPublic, cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	lns := []server.Listener{{Name: server.ListenerPublic, Net: pub, Handler: srv.Handler()}}
+	if addr := cfg.OpsAddr(); addr != "" {
+		ops, err := server.Listen(ctx, server.ListenerOps, addr)
+		if err != nil {
+			pub.Close()
+			return nil, fmt.Errorf("ops_listen (\"\" disables it): %w", err)
+		}
+		lns = append(lns, server.Listener{Name: server.ListenerOps, Net: ops, Handler: srv.OpsHandler()})
+	}
+	return lns, nil
 }

@@ -2,25 +2,66 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
-func writeConfig(t *testing.T, db string) string {
+// syncBuffer is a stderr sink safe for the daemon's concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// writeConfig writes a muhrd.yaml with the database section db and any
+// extra top-level sections; the HSM module does not exist, so a process
+// that logs in to the token fails.
+func writeConfig(t *testing.T, db string, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	pin := filepath.Join(dir, "user.pin")
 	if err := os.WriteFile(pin, []byte("123456"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	body := "listen: 127.0.0.1:0\ndatabase:\n" + db + "hsm:\n  module: /nonexistent/libpkcs11.so\n  token_label: t\n  pin_file: user.pin\n"
+	body := "listen: 127.0.0.1:0\nops_listen: 127.0.0.1:0\ndatabase:\n" + db +
+		"hsm:\n  module: /nonexistent/libpkcs11.so\n  token_label: t\n  pin_file: user.pin\n" + strings.Join(extra, "")
 	p := filepath.Join(dir, "muhrd.yaml")
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+const tsaSection = "tsa:\n  enabled: true\n  signer_ca: qca-demo\n  require_sync: false\n"
+
+// runShort runs muhrd with the real role table; a start that should fail
+// must fail well before the deadline.
+func runShort(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var stderr syncBuffer
+	code := runWith(ctx, args, &stderr, roleTable(), nil)
+	if ctx.Err() != nil {
+		t.Fatalf("muhrd served until the deadline:\n%s", stderr.String())
+	}
+	return code, stderr.String()
 }
 
 func TestDatabaseUnreachableNamesItAndFails(t *testing.T) {
@@ -30,37 +71,44 @@ func TestDatabaseUnreachableNamesItAndFails(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			var stderr bytes.Buffer
-			code := run([]string{"--config", writeConfig(t, c.db)}, &stderr)
-			if code == 0 {
-				t.Fatal("muhrd started without its database")
-			}
-			if !strings.Contains(stderr.String(), c.want) {
-				t.Fatalf("error does not name %s:\n%s", c.want, stderr.String())
+			for _, roles := range []string{"repository", "tsa"} { // reading and writing
+				code, stderr := runShort(t, "--config", writeConfig(t, c.db, tsaSection), "--roles", roles)
+				if code != exitError {
+					t.Fatalf("--roles %s: exit %d without its database", roles, code)
+				}
+				if !strings.Contains(stderr, c.want) {
+					t.Fatalf("--roles %s: error does not name %s:\n%s", roles, c.want, stderr)
+				}
 			}
 		})
 	}
 }
 
 func TestUnknownConfigKeyFails(t *testing.T) {
-	p := writeConfig(t, "  driver: sqlite\n  path: x.db\n  pasword_file: x\n")
-	var stderr bytes.Buffer
-	if code := run([]string{"--config", p}, &stderr); code == 0 {
+	code, stderr := runShort(t, "--config", writeConfig(t, "  driver: sqlite\n  path: x.db\n  pasword_file: x\n"))
+	if code == 0 {
 		t.Fatal("unknown key accepted")
 	}
-	if !strings.Contains(stderr.String(), "pasword_file") || !strings.Contains(stderr.String(), "line 5") {
-		t.Fatalf("error does not name the key and line:\n%s", stderr.String())
+	if !strings.Contains(stderr, "pasword_file") || !strings.Contains(stderr, "line 6") {
+		t.Fatalf("error does not name the key and line:\n%s", stderr)
 	}
 }
 
+// A role that signs logs in to the token, and a bad module is named.
 func TestHSMModuleWrongFails(t *testing.T) {
-	dir := t.TempDir()
-	p := writeConfig(t, "  driver: sqlite\n  path: "+filepath.Join(dir, "m.db")+"\n")
-	var stderr bytes.Buffer
-	if code := run([]string{"--config", p}, &stderr); code == 0 {
-		t.Fatal("muhrd started without its HSM module")
+	p := writeConfig(t, "  driver: sqlite\n  path: "+filepath.Join(t.TempDir(), "m.db")+"\n", tsaSection)
+	code, stderr := runShort(t, "--config", p)
+	if code != exitError {
+		t.Fatalf("exit %d: muhrd started without its HSM module", code)
 	}
-	if !strings.Contains(stderr.String(), "/nonexistent/libpkcs11.so") {
-		t.Fatalf("error does not name the module path:\n%s", stderr.String())
+	if !strings.Contains(stderr, "/nonexistent/libpkcs11.so") {
+		t.Fatalf("error does not name the module path:\n%s", stderr)
+	}
+}
+
+func writeFile(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,21 +1,19 @@
 // Package center opens the parts named in muhrd.yaml (the store and the HSM
-// token) the same way for the daemon and for every muhr command.
+// token) the same way for the daemon and for every muhr command. It links
+// neither ca nor zlint: a binary that does not issue (muhrd without the ca
+// role) stays free of them; issuance settings are in center/issuing.
 package center
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"regexp"
 
-	"github.com/muhr-pki/muhr/ca"
 	"github.com/muhr-pki/muhr/config"
 	"github.com/muhr-pki/muhr/hsm/pkcs11"
 	"github.com/muhr-pki/muhr/internal/secret"
-	"github.com/muhr-pki/muhr/policy"
 	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/store/storeopen"
 )
@@ -82,41 +80,6 @@ func OpenStore(ctx context.Context, c config.Database, opts ...OpenOption) (stor
 		return nil, err
 	}
 	return st, nil
-}
-
-// IssuerSettings turns the issuance section of muhrd.yaml into the
-// profiles' settings.
-func IssuerSettings(cfg *config.Config) (ca.ProfileSettings, error) {
-	is := cfg.Issuance
-	if !is.Configured() {
-		return ca.ProfileSettings{}, errors.New("issuance: not configured in muhrd.yaml (issuance.policy_oid, issuance.pds)")
-	}
-	oid, err := x509.ParseOID(is.PolicyOID)
-	if err != nil {
-		return ca.ProfileSettings{}, fmt.Errorf("issuance.policy_oid: %w", err)
-	}
-	s := ca.ProfileSettings{PublicURL: cfg.PublicURL, CenterPolicy: oid, RetentionYears: is.RetentionYears, Validity: is.Validity}
-	for _, p := range is.PDS {
-		s.PDS = append(s.PDS, policy.PDS{URL: p.URL, Language: p.Language})
-	}
-	for _, r := range []struct {
-		pat string
-		dst **regexp.Regexp
-	}{
-		{is.PersonalNumberPattern, &s.Rules.PersonalNumber},
-		{is.RegistrationNumberPattern, &s.Rules.RegistrationNumber},
-		{is.TaxNumberPattern, &s.Rules.TaxNumber},
-	} {
-		if r.pat == "" {
-			continue
-		}
-		re, err := regexp.Compile(r.pat)
-		if err != nil {
-			return ca.ProfileSettings{}, fmt.Errorf("issuance: identifier pattern: %w", err)
-		}
-		*r.dst = re
-	}
-	return s, nil
 }
 
 // Parts are the store and the HSM token of one center.

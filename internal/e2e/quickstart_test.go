@@ -59,7 +59,7 @@ func startQuickstart(t *testing.T, home, addr string) (*exec.Cmd, *syncBuffer, c
 		t.Fatal(err)
 	}
 	cmd := exec.Command("bash", filepath.Join(root, "scripts/quickstart.sh"))
-	cmd.Env = append(os.Environ(), "MUHR_HOME="+home, "MUHR_LISTEN="+addr)
+	cmd.Env = append(os.Environ(), "MUHR_HOME="+home, "MUHR_LISTEN="+addr, "MUHR_OPS_LISTEN="+freeAddr(t))
 	// Its own process group, so the signal reaches the script and muhrd.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := newSyncBuffer()

@@ -11,6 +11,11 @@ import (
 	"fmt"
 )
 
+// TSABestPractices is the ETSI EN 319 421 best-practices time-stamp
+// policy, the TSA's default: here so that config and tsa, which must not
+// link zlint, take it from the one place policy takes it from too.
+const TSABestPractices = "0.4.0.2023.1.1"
+
 // MaxCALen is the longest CA id.
 const MaxCALen = 63
 
