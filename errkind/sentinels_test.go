@@ -33,7 +33,6 @@ func TestSentinelKinds(t *testing.T) {
 		{hsm.ErrModule, errkind.Unavailable},
 		{hsm.ErrKeyExtractable, errkind.Forbidden},
 		{hsm.ErrUnavailable, errkind.Unavailable},
-		{hsm.ErrPINFile, errkind.Invalid},
 
 		{policy.ErrInvalidIdentity, errkind.Invalid},
 		{policy.ErrInvalidName, errkind.Invalid},

@@ -86,5 +86,4 @@ var (
 	ErrModule         = newError("unavailable", "hsm: cannot load PKCS#11 module")
 	ErrKeyExtractable = newError("forbidden", "hsm: key is not always-sensitive and never-extractable")
 	ErrUnavailable    = newError("unavailable", "hsm: token unavailable")
-	ErrPINFile        = newError("invalid", "hsm: PIN file unusable")
 )
