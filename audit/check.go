@@ -114,9 +114,9 @@ func (e *MismatchError) Error() string {
 // Is makes errors.Is(err, ErrMismatch) true.
 func (e *MismatchError) Is(target error) bool { return target == ErrMismatch }
 
-func certItem(key string) string   { return "certificate " + key }
+func certItem(key string) string     { return "certificate " + key }
 func tokenItem(serial string) string { return "TSA token " + serial }
-func recordItem(seq int64) string   { return "record " + strconv.FormatInt(seq, 10) }
+func recordItem(seq int64) string    { return "record " + strconv.FormatInt(seq, 10) }
 
 // Status-change actions and the status each leaves a certificate in. The
 // revocation issue writes them; a row's status must be that of its last
