@@ -152,6 +152,7 @@ type pendingCert struct {
 type pendingBatch struct {
 	seq     int64
 	serials []*big.Int
+	tags    []string
 	sha256  []byte
 }
 
@@ -294,13 +295,15 @@ func (c *checker) flushBatches(ctx context.Context) error {
 			}
 			toks = append(toks, t)
 		}
-		if got := LedgerDigest(toks); !bytes.Equal(got, b.sha256) {
-			item := tokenItem(serialHex(b.serials[0]))
-			if len(b.serials) > 1 {
-				item = fmt.Sprintf("TSA tokens %s … %s (%d rows)", serialHex(b.serials[0]), serialHex(b.serials[len(b.serials)-1]), len(b.serials))
+		if got, rows := ledgerDigests(toks); !bytes.Equal(got, b.sha256) {
+			for i, r := range rows {
+				if tag := hex.EncodeToString(r[:RowTagSize]); tag != b.tags[i] {
+					return &MismatchError{Item: tokenItem(serialHex(b.serials[i])), Seq: b.seq,
+						Reason: fmt.Sprintf("the row's digest begins %s, the chain's ledger batch says %s: a row was changed", tag, b.tags[i])}
+				}
 			}
-			return &MismatchError{Item: item, Seq: b.seq,
-				Reason: fmt.Sprintf("the rows' digest is %x, the chain's ledger batch says %x: a row was changed", got, b.sha256)}
+			return &MismatchError{Item: fmt.Sprintf("TSA tokens %s … %s (%d rows)", serialHex(b.serials[0]), serialHex(b.serials[len(b.serials)-1]), len(b.serials)),
+				Seq: b.seq, Reason: fmt.Sprintf("the rows' digest is %x, the chain's ledger batch says %x: a row was changed", got, b.sha256)}
 		}
 	}
 	return nil
@@ -619,10 +622,10 @@ func parseBatch(rec store.AuditRecord) (pendingBatch, error) {
 	if err != nil || len(sum) != sha256.Size {
 		return bad("has no sha256")
 	}
-	if d.Count != len(d.Serials) || d.Count == 0 {
-		return bad(fmt.Sprintf("counts %d rows but lists %d serials", d.Count, len(d.Serials)))
+	if d.Count != len(d.Serials) || d.Count != len(d.RowTags) || d.Count == 0 {
+		return bad(fmt.Sprintf("counts %d rows but lists %d serials and %d row tags", d.Count, len(d.Serials), len(d.RowTags)))
 	}
-	b := pendingBatch{seq: rec.Seq, sha256: sum, serials: make([]*big.Int, len(d.Serials))}
+	b := pendingBatch{seq: rec.Seq, sha256: sum, tags: d.RowTags, serials: make([]*big.Int, len(d.Serials))}
 	for i, s := range d.Serials {
 		n, ok := new(big.Int).SetString(s, 16)
 		if !ok || n.Sign() <= 0 || n.Text(16) != s {

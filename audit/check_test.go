@@ -301,9 +301,11 @@ func TestCheckDeletedLedgerRow(t *testing.T) {
 func TestCheckChangedLedgerRow(t *testing.T) {
 	for _, col := range []string{"token_der = X'3000'", "requester = 'elsewhere'", "gen_time = gen_time + 1"} {
 		t.Run(col, func(t *testing.T) {
-			c := newCenter(t, 2, 1) // one token: its batch names it alone
-			c.exec(t, "UPDATE tsa_tokens SET "+col+" WHERE serial = ?", c.tokens[0].Serial.Text(16))
-			wantMismatch(t, c, "TSA token "+c.tokens[0].Serial.Text(16), "a row was changed")
+			// Batches of several rows: the row tags name the changed one.
+			c := newCenter(t, 2, 16)
+			victim := c.tokens[7].Serial.Text(16)
+			c.exec(t, "UPDATE tsa_tokens SET "+col+" WHERE serial = ?", victim)
+			wantMismatch(t, c, "TSA token "+victim, "a row was changed")
 		})
 	}
 }
@@ -414,5 +416,10 @@ func TestLedgerDigestCoversEveryColumn(t *testing.T) {
 	}
 	if hex.EncodeToString(audit.LedgerDigest([]store.TSAToken{base, base})) == d {
 		t.Error("digest does not cover the row count")
+	}
+	other := base
+	other.Serial = big.NewInt(99)
+	if hex.EncodeToString(audit.LedgerDigest([]store.TSAToken{base, other})) == hex.EncodeToString(audit.LedgerDigest([]store.TSAToken{other, base})) {
+		t.Error("digest does not cover the rows' order")
 	}
 }
