@@ -79,7 +79,8 @@ type Options struct {
 	MaxKeys int
 }
 
-// DefaultMaxKeys bounds the keys Check holds at once: about 10 MB.
+// DefaultMaxKeys bounds the keys Check holds at once: a round of that many
+// keys peaks near 40 MB of heap (BenchmarkCheckCertificates).
 const DefaultMaxKeys = 100_000
 
 func (o Options) withDefaults() Options {
