@@ -160,3 +160,23 @@ func TestCheckSyntheticStore(t *testing.T) {
 		t.Fatalf("missing record: %v; want %s", err, want)
 	}
 }
+
+// The ledger's per-batch cost: the entry (row digests, JSON) and its seal.
+func BenchmarkLedgerBatchRecord(b *testing.B) {
+	for _, n := range []int{1, 16, 256} {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			toks := make([]store.TSAToken, n)
+			for i := range toks {
+				toks[i] = store.TSAToken{Serial: new(big.Int).SetBytes(randBytes(20)), GenTime: time.Now(), HashAlgorithm: "2.16.840.1.101.3.4.2.1",
+					MessageImprint: randBytes(32), Policy: "0.4.0.2023.1.1", Requester: "192.0.2.1:1", SignerCAID: "qca-demo",
+					SignerSerial: big.NewInt(7), TokenDER: randBytes(800), IssuedAt: time.Now()}
+			}
+			for b.Loop() {
+				if _, err := audit.Seal(nil, time.Now(), audit.LedgerBatchEntry("muhr-tsa", toks)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
+		})
+	}
+}
