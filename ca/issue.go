@@ -222,7 +222,7 @@ func (i *Issuer) Issue(ctx context.Context, p *Prepared) (*x509.Certificate, err
 			return err
 		}
 		_, err := audit.Append(ctx, tx, now, audit.Entry{Actor: p.req.Actor, Action: "issuance.intent", Object: obj,
-			Details: map[string]any{"request": p.req.ID, "profile": p.profile, "subject": p.tmpl.Subject.String(),
+			Details: map[string]any{"request": p.req.ID, "profile": p.profile, "subject": policy.SubjectString(p.tmpl.RawSubject),
 				"spki_sha256": fmt.Sprintf("%x", p.spkiHash), "holder": holder}})
 		return err
 	})
@@ -280,7 +280,7 @@ func (i *Issuer) Issue(ctx context.Context, p *Prepared) (*x509.Certificate, err
 			return err
 		}
 		_, err := audit.Append(ctx, tx, done, audit.Entry{Actor: p.req.Actor, Action: "cert.issue", Object: obj,
-			Details: map[string]any{"request": p.req.ID, "profile": p.profile, "subject": cert.Subject.String(),
+			Details: map[string]any{"request": p.req.ID, "profile": p.profile, "subject": policy.SubjectString(cert.RawSubject),
 				"sha256": Fingerprint(der), "not_after": cert.NotAfter.UTC().Format("2006-01-02T15:04:05Z")}})
 		return err
 	})

@@ -67,6 +67,9 @@ func TestSentinelKinds(t *testing.T) {
 
 		{audit.ErrInvalidEntry, errkind.Invalid},
 		{audit.ErrChainBroken, errkind.Internal},
+		{audit.ErrMismatch, errkind.Internal},
+		{audit.ErrHeadMismatch, errkind.Internal},
+		{audit.ErrBadHead, errkind.Invalid},
 	}
 	for _, c := range cases {
 		wrapped := fmt.Errorf("doing something: %w", c.err)

@@ -129,6 +129,9 @@ type AuditRecord struct {
 	Hash     []byte // SHA-256 of this record's canonical bytes
 }
 
+// MaxLookup bounds the keys one GetCertificates or GetTSATokens call takes.
+const MaxLookup = 500
+
 // Reader holds the queries available both inside and outside a transaction.
 type Reader interface {
 	IssuanceReader
@@ -136,6 +139,15 @@ type Reader interface {
 	GetCA(ctx context.Context, id string) (CA, error)
 	ListCAs(ctx context.Context) ([]CA, error)
 	GetCertificate(ctx context.Context, issuerID string, serial *big.Int) (Certificate, error)
+	// GetCertificates returns the issuer's certificates with the given
+	// serials (at most MaxLookup), in no particular order; serials not
+	// stored are left out.
+	GetCertificates(ctx context.Context, issuerID string, serials []*big.Int) ([]Certificate, error)
+	// CertificatesAfter returns up to limit certificates that follow
+	// (issuerID, serial) in key order: issuer id, then the serial's
+	// lowercase hex, each compared as the database compares text. ("", nil)
+	// starts at the first. It is for walking every row a page at a time.
+	CertificatesAfter(ctx context.Context, issuerID string, serial *big.Int, limit int) ([]Certificate, error)
 	// LatestCRL returns the CRL with the highest number for the issuer.
 	LatestCRL(ctx context.Context, issuerID string) (CRL, error)
 	// LatestSigner returns the role's signer under the CA whose certificate
@@ -182,6 +194,11 @@ type Tx interface {
 // Store is an open database.
 type Store interface {
 	Reader
+	// ReadSnapshot runs fn in a read-only transaction whose reads all see
+	// one state of the database (REPEATABLE READ on PostgreSQL, a deferred
+	// transaction on SQLite in WAL mode), so a walk over several tables is
+	// consistent while others keep writing. It takes no write lock.
+	ReadSnapshot(ctx context.Context, fn func(ctx context.Context, r Reader) error) error
 	// InTx runs fn in one transaction: committed if fn returns nil, rolled
 	// back otherwise.
 	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error

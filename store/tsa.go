@@ -28,6 +28,15 @@ type TSAToken struct {
 type TSAReader interface {
 	// GetTSAToken returns the token with the serial, or ErrNotFound.
 	GetTSAToken(ctx context.Context, serial *big.Int) (TSAToken, error)
+	// GetTSATokens returns the tokens with the given serials (at most
+	// MaxLookup), in no particular order; serials not stored are left out.
+	GetTSATokens(ctx context.Context, serials []*big.Int) ([]TSAToken, error)
+	// TSATokensAfter returns up to limit tokens whose serial follows serial
+	// in key order (the serial's lowercase hex, compared as the database
+	// compares text); nil starts at the first.
+	TSATokensAfter(ctx context.Context, serial *big.Int, limit int) ([]TSAToken, error)
+	// CountTSATokens returns the number of rows in the ledger.
+	CountTSATokens(ctx context.Context) (int64, error)
 }
 
 // TSAWriter records tokens.

@@ -161,6 +161,11 @@ func (l *BatchLedger) insert(toks ...store.TSAToken) (err error, ambiguous bool)
 				return err
 			}
 		}
+		// The chain vouches for the batch in the same transaction; a failed
+		// append surely rolls back, so it is not ambiguous.
+		if err := appendBatch(ctx, tx, toks); err != nil {
+			return err
+		}
 		inserted = true
 		return nil
 	})

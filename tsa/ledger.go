@@ -2,7 +2,9 @@ package tsa
 
 import (
 	"context"
+	"time"
 
+	"github.com/muhr-pki/muhr/audit"
 	"github.com/muhr-pki/muhr/store"
 )
 
@@ -12,9 +14,23 @@ type Ledger interface {
 	RecordToken(ctx context.Context, t store.TSAToken) error
 }
 
-// Tx is the transaction the ledger writes in: token rows only.
+// Tx is the transaction the ledger writes in: token rows, and the audit
+// record that vouches for them.
 type Tx interface {
 	InsertTSAToken(ctx context.Context, t store.TSAToken) error
+	audit.Chain
+}
+
+// ledgerActor signs the ledger's audit records.
+const ledgerActor = "muhr-tsa"
+
+// appendBatch appends the audit record for rows just inserted in tx (one per
+// transaction, however many rows). It comes after the inserts: on
+// PostgreSQL it takes the chain's advisory lock, held until the commit, so
+// ledger batches and issuance queue on it for the commit only.
+func appendBatch(ctx context.Context, tx Tx, toks []store.TSAToken) error {
+	_, err := audit.Append(ctx, tx, time.Now(), audit.LedgerBatchEntry(ledgerActor, toks))
+	return err
 }
 
 // TxStore is the part of store.Store the ledger writes through.
@@ -34,5 +50,10 @@ func StoreLedger(st TxStore) Ledger { return storeLedger{st} }
 type storeLedger struct{ st TxStore }
 
 func (l storeLedger) RecordToken(ctx context.Context, t store.TSAToken) error {
-	return inTx(ctx, l.st, func(ctx context.Context, tx Tx) error { return tx.InsertTSAToken(ctx, t) })
+	return inTx(ctx, l.st, func(ctx context.Context, tx Tx) error {
+		if err := tx.InsertTSAToken(ctx, t); err != nil {
+			return err
+		}
+		return appendBatch(ctx, tx, []store.TSAToken{t})
+	})
 }
