@@ -1,15 +1,14 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/muhr-pki/muhr/internal/testlog"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,23 +52,8 @@ func (f *fakeRepo) LatestCRL(_ context.Context, id string) (store.CRL, error) {
 	return crl, nil
 }
 
-// syncBuffer is a log sink safe for the server's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = testlog.Buffer
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 

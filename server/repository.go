@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/muhr-pki/muhr/policy/ids"
 	"github.com/muhr-pki/muhr/httpx"
+	"github.com/muhr-pki/muhr/policy/ids"
 )
 
 // maxIDLen bounds a CA id in a URL; ids are short slugs ("root-2026").

@@ -1,33 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"github.com/muhr-pki/muhr/internal/testlog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// syncBuffer is a stderr sink safe for the daemon's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = testlog.Buffer
 
 // writeConfig writes a muhrd.yaml with the database section db and any
 // extra top-level sections; the HSM module does not exist, so a process

@@ -1,11 +1,11 @@
 package pkcs11_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
 	"errors"
+	"github.com/muhr-pki/muhr/internal/testlog"
 	"log/slog"
 	"strings"
 	"sync"
@@ -19,23 +19,8 @@ import (
 	"github.com/muhr-pki/muhr/internal/testpki"
 )
 
-// syncBuffer is a log sink safe for the pool's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent writers.
+type syncBuffer = testlog.Buffer
 
 // openWithKey opens a fresh token with a P-256 key and warms n sessions.
 func openWithKey(t *testing.T, n int) (testpki.SoftHSMToken, *pkcs11.Token, crypto.Signer, *syncBuffer) {
