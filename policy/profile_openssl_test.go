@@ -155,7 +155,7 @@ func TestQualifiedCMSVerifies(t *testing.T) {
 	h := buildHierarchy(t)
 	dir := writePEM(t, h)
 	at := []string{"-attime", "1772409600"} // 2026-03-02
-	for _, i := range []int{0, 3} { // qes-person (ECDSA), qseal-org
+	for _, i := range []int{0, 3} {         // qes-person (ECDSA), qseal-org
 		c := profileCases(t)[i]
 		got := issueProfile(t, h, c)
 		writeCert(t, dir, c.name, got.der)
