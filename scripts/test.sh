@@ -24,6 +24,13 @@ export MUHR_TEST_PG_DSN="host=$PGDIR/sock port=$PGPORT user=postgres dbname=post
 echo "muhr: PostgreSQL at $PGDIR/sock port $PGPORT"
 
 export CGO_ENABLED=1
+echo "muhr: gofmt -l"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "muhr: not gofmt-formatted (run gofmt -w):" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
 echo "muhr: go vet ./..."
 go vet ./...
 echo "muhr: go test -race ./..."
