@@ -155,10 +155,8 @@ func (l *BatchLedger) insert(toks ...store.TSAToken) (err error, ambiguous bool)
 	defer cancel()
 	inserted := false
 	err = inTx(ctx, l.st, func(ctx context.Context, tx Tx) error {
-		for _, t := range toks {
-			if err := tx.InsertTSAToken(ctx, t); err != nil {
-				return err
-			}
+		if err := tx.InsertTSATokens(ctx, toks); err != nil {
+			return err
 		}
 		inserted = true
 		return nil

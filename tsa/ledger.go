@@ -15,6 +15,8 @@ type Ledger interface {
 // Tx is the transaction the ledger writes in: token rows only.
 type Tx interface {
 	InsertTSAToken(ctx context.Context, t store.TSAToken) error
+	// InsertTSATokens writes a batch in one statement.
+	InsertTSATokens(ctx context.Context, ts []store.TSAToken) error
 }
 
 // TxStore is the part of store.Store the ledger writes through.
