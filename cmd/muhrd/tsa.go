@@ -83,12 +83,15 @@ func mountTSA(ctx context.Context, c config.TSA, driver string, st store.Store, 
 	}
 	// PostgreSQL overlaps the commits of concurrent transactions (each
 	// waits for its WAL flush), so several writers raise throughput; SQLite
-	// has one write lock, and a second writer would only wait for it.
-	writers := 1
+	// has one write lock, and a second writer would only wait for it. Its
+	// one writer lingers 1 ms after a shared commit instead: at 16 clients
+	// that halves the fsyncs (4.4 → 8.2 tokens a commit) for ~3% less CPU
+	// a token, and a lone client never waits (scripts/bench/tsa.sh).
+	bo := tsa.BatchOptions{Writers: 1, Linger: time.Millisecond}
 	if driver == "postgres" {
-		writers = 4
+		bo = tsa.BatchOptions{Writers: 4}
 	}
-	ledger := tsa.NewBatchLedgerWriters(st, 0, writers)
+	ledger := tsa.NewBatchLedgerWith(st, bo)
 	t, err := tsa.New(tsa.Options{Unit: unit, Ledger: ledger, Clock: guard, Accuracy: c.Accuracy, ClockError: c.MaxOffset,
 		Policies: pols, Default: def, Registry: reg, Logger: log})
 	if err != nil {
