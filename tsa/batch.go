@@ -43,9 +43,9 @@ type BatchLedger struct {
 	max    int
 	linger time.Duration
 	reqs   chan batchItem
-	quit chan struct{}
-	done chan struct{}
-	once sync.Once
+	quit   chan struct{}
+	done   chan struct{}
+	once   sync.Once
 }
 
 // BatchStore is what the batch ledger needs of the store: transactions,
