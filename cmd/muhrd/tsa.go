@@ -50,8 +50,9 @@ func parseRoles(s string) (map[string]bool, error) {
 // before the token leaves. The returned close drains the TSA (requests in
 // flight finish and are committed, new ones are refused) and stops its
 // ledger writer: call it after the HTTP server has stopped and before the
-// store closes.
-func mountTSA(ctx context.Context, c config.TSA, driver string, st store.Store, keys tsa.KeyFinder, srv *server.Server,
+// store closes. The driver (third argument) no longer changes the ledger's
+// settings.
+func mountTSA(ctx context.Context, c config.TSA, _ string, st store.Store, keys tsa.KeyFinder, srv *server.Server,
 	reg prometheus.Registerer, log *slog.Logger) (close func(context.Context) error, err error) {
 	if !c.SyncRequired() {
 		log.Warn("tsa: require_sync is OFF: tokens are issued even while the kernel reports the clock unsynchronised; demo use only")
@@ -81,16 +82,14 @@ func mountTSA(ctx context.Context, c config.TSA, driver string, st store.Store, 
 	if err != nil {
 		return nil, fmt.Errorf("tsa.default_policy: %w", err)
 	}
-	// PostgreSQL overlaps the commits of concurrent transactions (each
-	// waits for its WAL flush), so several writers raise throughput; SQLite
-	// has one write lock, and a second writer would only wait for it. Its
-	// one writer lingers 1 ms after a shared commit instead: at 16 clients
-	// that halves the fsyncs (4.4 → 8.2 tokens a commit) for ~3% less CPU
-	// a token, and a lone client never waits (scripts/bench/tsa.sh).
+	// One writer that lingers 1 ms after a shared commit, on both
+	// databases: on 2 cores at 16 clients that halves SQLite's fsyncs (4.4 →
+	// 8.2 tokens a commit, ~3% less CPU a token), and on PostgreSQL one
+	// writer with multi-row inserts beat four (the database's CPU a token
+	// 0.16–0.21 → 0.08–0.10 ms, muhrd's 0.33–0.43 → 0.30–0.35 ms, and more
+	// tokens/s at 64 clients), since the database shares the cores. A lone
+	// client never waits (scripts/bench/tsa.sh).
 	bo := tsa.BatchOptions{Writers: 1, Linger: time.Millisecond}
-	if driver == "postgres" {
-		bo = tsa.BatchOptions{Writers: 4}
-	}
 	ledger := tsa.NewBatchLedgerWith(st, bo)
 	t, err := tsa.New(tsa.Options{Unit: unit, Ledger: ledger, Clock: guard, Accuracy: c.Accuracy, ClockError: c.MaxOffset,
 		Policies: pols, Default: def, Registry: reg, Logger: log})

@@ -70,6 +70,17 @@ wait_http() { # URL
 # cpu_ticks PID: the server's user+system CPU so far, in clock ticks. CPU
 # per token is what this shared machine's load does not change much.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cluster_ticks PID: the same for a PostgreSQL cluster: its postmaster with
+# its waited-for children, and the live children (the backends).
+cluster_ticks() {
+	local t
+	t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat")
+	for c in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+DB_PID=
 TICK=$(getconf CLK_TCK)
 RESULTS=$W/results.tsv
 : >"$RESULTS"
@@ -191,6 +202,7 @@ else
 		sh -c "$START"
 	fi
 	PG_DSN="host=$PGDIR/sock port=$PGPORT user=postgres dbname=postgres sslmode=disable"
+	DB_PID=$(head -n1 "$PGDIR/data/postmaster.pid")
 fi
 if wanted muhrd-postgres; then
 	PG_FSYNC=$(psql "$PG_DSN" -qAtc "SHOW fsync" 2>/dev/null || echo "?")
@@ -227,11 +239,15 @@ for c in $CONCURRENCY; do
 			sleep 0.5
 		fi
 		before=$(cpu_ticks "$pid")
+		db_before=
+		if [[ $name == muhrd-postgres && -n $DB_PID ]]; then db_before=$(cluster_ticks "$DB_PID"); fi
 		# shellcheck disable=SC2086 # flags is a word list
 		line=$("$LOADGEN" -name "$name" -url "$url" -c "$c" -n "$N" -max-duration "${MAXS}s" -body "$W/q.tsq" $flags)
 		after=$(cpu_ticks "$pid")
+		db=
+		if [ -n "$db_before" ]; then db=$(($(cluster_ticks "$DB_PID") - db_before)); fi
 		if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
-		printf '%s\t%s\n' "$line" "$((after - before))" | tee -a "$RESULTS" >&2
+		printf '%s\t%s\t%s\n' "$line" "$((after - before))" "$db" | tee -a "$RESULTS" >&2
 	done
 	wanted openssl-ts-reply || continue
 	"$LOADGEN" -name "openssl-ts-reply" -c "$c" -n "$ON" -warmup 5 -max-duration "${MAXS}s" -exec \
@@ -243,7 +259,8 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
 echo "TSA over loopback, $N requests per row (openssl: $ON), $(nproc) cores; load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
 echo "muhrd log level: $LOG_LEVEL; muhrd's PostgreSQL fsync=$PG_FSYNC; SQLite synchronous=FULL; every muhrd token committed before release"
-echo "cpu ms/tok: the server process's CPU per token (openssl: the processes'), a figure the machine's load changes little"
+echo "cpu ms/tok: the server process's CPU per token (openssl: the processes'), a figure the machine's load changes little;"
+echo "db cpu ms/tok: the throwaway PostgreSQL cluster's CPU per token (SQLite runs inside muhrd, so its CPU is in cpu ms/tok)"
 python3 - "$RESULTS" "$TICK" <<'PY'
 import sys
 tick = float(sys.argv[2])
@@ -252,12 +269,16 @@ by = {(r[0], int(r[1])): r for r in rows}
 def rate(name, c):
     r = by.get((name, c))
     return float(r[5]) if r else None
+def dbcpu(r):
+    if len(r) < 10 or r[9] == "":
+        return None
+    return float(r[9]) * 1000.0 / tick / max(int(r[2]), 1)
 def cpu(r):
     if len(r) < 9 or r[8] == "":
         return None
     ms = float(r[8]) * 1000.0 / tick if r[0] != "openssl-ts-reply" else float(r[8])
     return ms / max(int(r[2]), 1)
-print(f"{'target':<18}{'c':>4}{'tokens/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x sigstore':>12}{'x bare':>9}{'cpu ms/tok':>12}{'cpu x sigstore':>16}")
+print(f"{'target':<18}{'c':>4}{'tokens/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x sigstore':>12}{'x bare':>9}{'cpu ms/tok':>12}{'cpu x sigstore':>16}{'db cpu ms/tok':>15}")
 order = {}
 for r in rows:
     order.setdefault(r[0], len(order))
@@ -271,5 +292,7 @@ for r in rows:
     cm = f"{mine:.3f}" if mine is not None else "-"
     # how many times less CPU per token than sigstore
     cx = f"{theirs/mine:.2f}" if mine and theirs else "-"
-    print(f"{name:<18}{c:>4}{rps:>10.0f}{float(p50):>9.2f}{float(p99):>9.2f}{failed:>8}{xs:>12}{xb:>9}{cm:>12}{cx:>16}")
+    d = dbcpu(r)
+    dm = f"{d:.3f}" if d is not None else "-"
+    print(f"{name:<18}{c:>4}{rps:>10.0f}{float(p50):>9.2f}{float(p99):>9.2f}{failed:>8}{xs:>12}{xb:>9}{cm:>12}{cx:>16}{dm:>15}")
 PY
