@@ -45,4 +45,8 @@ type TSAWriter interface {
 	// used (the database enforces it) and with ErrNotFound when the signer
 	// row is unknown.
 	InsertTSAToken(ctx context.Context, t TSAToken) error
+	// InsertTSATokens writes the rows in one go (the TSA's group commit).
+	// Its errors are InsertTSAToken's, without saying which row caused
+	// them; after one, roll the transaction back.
+	InsertTSATokens(ctx context.Context, ts []TSAToken) error
 }

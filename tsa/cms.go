@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -53,15 +54,23 @@ type signerTemplate struct {
 	digestAlg  []byte // AlgorithmIdentifier of digest, parameters absent
 	sigAlg     []byte // AlgorithmIdentifier of the signature
 	sid        []byte // IssuerAndSerialNumber of the unit certificate
-	attrFixed  [][]byte
 	certsField []byte // [0] IMPLICIT SET OF Certificate: unit, then chain
 
 	// DER that every token repeats, encoded once.
 	accuracy   []byte            // the Accuracy; nil when zero
 	policies   map[string][]byte // dotted OID → its DER, for the accepted policies
 	oidTSTInfo []byte
-	oidDigest  []byte
 	oidSD      []byte
+	// signedAttrs is the SET OF Attribute a token signs, in DER order,
+	// with the messageDigest value zero at digestAt: only that value
+	// differs between tokens (every attribute has a fixed length, so the
+	// order never changes).
+	signedAttrs []byte
+	digestAt    int
+	// siHead is SignerInfo's version, sid and digestAlgorithm;
+	// digestAlgs is SignedData's digestAlgorithms SET.
+	siHead     []byte
+	digestAlgs []byte
 }
 
 // Small fixed encodings: INTEGER 1, INTEGER 3 and PKIStatusInfo{granted}.
@@ -73,7 +82,7 @@ var (
 
 func newSignerTemplate(u *Unit, acc time.Duration, policies []asn1.ObjectIdentifier) (*signerTemplate, error) {
 	t := &signerTemplate{signer: u.Signer, digest: u.Digest, policies: map[string][]byte{},
-		oidTSTInfo: mustMarshal(oidTSTInfo), oidDigest: mustMarshal(oidAttrDigest), oidSD: mustMarshal(oidSignedData)}
+		oidTSTInfo: mustMarshal(oidTSTInfo), oidSD: mustMarshal(oidSignedData)}
 	if acc > 0 {
 		t.accuracy = mustMarshal(accuracy{Seconds: int64(acc / time.Second), Milliseconds: int64(acc%time.Second) / 1e6,
 			Microseconds: int64(acc%time.Millisecond) / 1e3})
@@ -98,6 +107,8 @@ func newSignerTemplate(u *Unit, acc time.Duration, policies []asn1.ObjectIdentif
 	t.sigAlg = der(seq(append(mustMarshal(sigOID), params...)))
 	serial := mustMarshal(u.Cert.SerialNumber)
 	t.sid = der(seq(append(slices.Clone(u.Cert.RawIssuer), serial...)))
+	t.siHead = slices.Concat(derV1, t.sid, t.digestAlg)
+	t.digestAlgs = der(tlv(0x31, t.digestAlg))
 
 	// SigningCertificateV2 { certs SEQUENCE OF ESSCertIDv2 } with one
 	// ESSCertIDv2 { certHash (SHA-256, the default algorithm, so omitted),
@@ -107,10 +118,22 @@ func newSignerTemplate(u *Unit, acc time.Duration, policies []asn1.ObjectIdentif
 	issuerSerial := der(seq(der(seq(dirName)), serial))
 	essCertID := der(seq(mustMarshal(h[:]), issuerSerial))
 	signingCert := der(seq(der(seq(essCertID))))
-	t.attrFixed = [][]byte{
-		attribute(oidAttrContentType, mustMarshal(oidTSTInfo)),
-		attribute(oidAttrSigningCert, signingCert),
+	// The messageDigest attribute with a zero digest, marked to be found
+	// once the attributes are sorted.
+	zero := make([]byte, u.Digest.Size())
+	digestAttr := attribute(oidAttrDigest, der(tlv(0x04, zero)))
+	attrs := [][]byte{attribute(oidAttrContentType, mustMarshal(oidTSTInfo)), attribute(oidAttrSigningCert, signingCert), digestAttr}
+	// DER orders a SET OF by the encodings.
+	slices.SortFunc(attrs, bytes.Compare)
+	off := 0
+	for _, a := range attrs {
+		if &a[0] == &digestAttr[0] {
+			t.digestAt = off + len(a) - len(zero)
+		}
+		off += len(a)
 	}
+	t.signedAttrs = der(tlv(0x31, slices.Concat(attrs...)))
+	t.digestAt += len(t.signedAttrs) - off
 	certs := slices.Clone(u.Cert.Raw)
 	for _, c := range u.Chain {
 		certs = append(certs, c.Raw...)
@@ -144,73 +167,170 @@ func (t *signerTemplate) sign(req *Request, policy asn1.ObjectIdentifier, genTim
 		return nil, fmt.Errorf("tsa: policy %s not configured", policy)
 	}
 	info := t.tstInfoDER(req, policyDER, serial, genTime)
-	d := t.digest.New()
-	d.Write(info)
-	digestAttr := der(seq(t.oidDigest, der(tlv(0x31, der(tlv(0x04, d.Sum(nil)))))))
-	attrs := append(slices.Clone(t.attrFixed), digestAttr)
-	// DER orders a SET OF by the encodings.
-	slices.SortFunc(attrs, bytes.Compare)
-	signedAttrs := der(tlv(0x31, slices.Concat(attrs...)))
-	d = t.digest.New()
-	d.Write(signedAttrs)
-	sig, err := t.signer.Sign(rand.Reader, d.Sum(nil), t.digest)
+	signedAttrs := slices.Clone(t.signedAttrs)
+	var buf [sha512.Size]byte
+	copy(signedAttrs[t.digestAt:t.digestAt+t.digest.Size()], t.hash(buf[:0], info))
+	sig, err := t.signer.Sign(rand.Reader, t.hash(buf[:0], signedAttrs), t.digest)
 	if err != nil {
 		return nil, fmt.Errorf("tsa: sign token: %w", err)
 	}
 	signedAttrs[0] = 0xa0 // [0] IMPLICIT in the SignerInfo
-	signerInfo := der(seq(derV1, t.sid, t.digestAlg, signedAttrs, t.sigAlg, der(tlv(0x04, sig))))
-	head := slices.Concat(derV3, der(tlv(0x31, t.digestAlg)),
-		der(seq(t.oidTSTInfo, der(tlv(0xa0, der(tlv(0x04, info)))))))
-	signerInfos := der(tlv(0x31, signerInfo))
-	bare := contentInfoDER(t.oidSD, slices.Concat(head, signerInfos))
-	released := bare
-	if req.CertReq {
-		released = contentInfoDER(t.oidSD, slices.Concat(head, t.certsField, signerInfos))
-	}
-	return &token{response: der(seq(derGranted, released)), ledger: bare, serial: serial}, nil
+	tok := &token{serial: serial}
+	tok.response, tok.ledger = t.encode(info, signedAttrs, sig, req.CertReq)
+	return tok, nil
 }
 
-func contentInfoDER(oidSD, signedData []byte) []byte {
-	return der(seq(oidSD, der(tlv(0xa0, der(seq(signedData))))))
+// hash appends the digest of b to dst.
+func (t *signerTemplate) hash(dst, b []byte) []byte {
+	switch t.digest {
+	case crypto.SHA256:
+		h := sha256.Sum256(b)
+		return append(dst, h[:]...)
+	case crypto.SHA384:
+		h := sha512.Sum384(b)
+		return append(dst, h[:]...)
+	case crypto.SHA512:
+		h := sha512.Sum512(b)
+		return append(dst, h[:]...)
+	}
+	d := t.digest.New()
+	d.Write(b)
+	return d.Sum(dst)
+}
+
+// encode writes the TimeStampResp around the signed token, each DER length
+// computed before its content, into one buffer: TimeStampResp { granted,
+// ContentInfo { signedData, [0] SignedData { 3, digestAlgorithms,
+// EncapsulatedContentInfo { tstInfo, [0] OCTET STRING TSTInfo },
+// [0] certificates when certReq, SignerInfos { SignerInfo { 1, sid,
+// digestAlgorithm, [0] signedAttrs, signatureAlgorithm, OCTET STRING
+// signature } } } } }. ledger is the token without certificates: a part of
+// response when it has none, its own encoding otherwise.
+func (t *signerTemplate) encode(info, signedAttrs, sig []byte, certReq bool) (response, ledger []byte) {
+	octet := hdrLen(len(info)) + len(info)
+	econtent := hdrLen(octet) + octet
+	encapBody := len(t.oidTSTInfo) + econtent
+	encap := hdrLen(encapBody) + encapBody
+	siBody := len(t.siHead) + len(signedAttrs) + len(t.sigAlg) + hdrLen(len(sig)) + len(sig)
+	si := hdrLen(siBody) + siBody
+	sis := hdrLen(si) + si
+	sdBody := len(derV3) + len(t.digestAlgs) + encap + sis
+	contentInfo := func(b []byte, sdBody int, certs []byte) []byte {
+		sdBody += len(certs)
+		sd := hdrLen(sdBody) + sdBody
+		b = appendHdr(b, 0x30, len(t.oidSD)+hdrLen(sd)+sd)
+		b = append(b, t.oidSD...)
+		b = appendHdr(b, 0xa0, sd)
+		b = appendHdr(b, 0x30, sdBody)
+		b = append(append(b, derV3...), t.digestAlgs...)
+		b = appendHdr(b, 0x30, encapBody)
+		b = append(b, t.oidTSTInfo...)
+		b = appendHdr(b, 0xa0, octet)
+		b = appendHdr(b, 0x04, len(info))
+		b = append(b, info...)
+		b = append(b, certs...)
+		b = appendHdr(b, 0x31, si)
+		b = appendHdr(b, 0x30, siBody)
+		b = append(append(append(b, t.siHead...), signedAttrs...), t.sigAlg...)
+		b = appendHdr(b, 0x04, len(sig))
+		return append(b, sig...)
+	}
+	ciLen := func(certs int) int {
+		sd := hdrLen(sdBody+certs) + sdBody + certs
+		body := len(t.oidSD) + hdrLen(sd) + sd
+		return hdrLen(body) + body
+	}
+	var certs []byte
+	if certReq {
+		certs = t.certsField
+	}
+	ci := ciLen(len(certs))
+	respBody := len(derGranted) + ci
+	response = make([]byte, 0, hdrLen(respBody)+respBody)
+	response = appendHdr(response, 0x30, respBody)
+	response = append(response, derGranted...)
+	start := len(response)
+	response = contentInfo(response, sdBody, certs)
+	if !certReq {
+		return response, response[start:len(response):len(response)]
+	}
+	return response, contentInfo(make([]byte, 0, ciLen(0)), sdBody, nil)
 }
 
 // tstInfoDER is the TSTInfo of RFC 3161 §2.4.2: the request's
 // messageImprint as it came, and no TSA name or extensions.
 func (t *signerTemplate) tstInfoDER(req *Request, policy []byte, serial *big.Int, genTime time.Time) []byte {
-	b := slices.Concat(derV1, policy, req.ImprintDER, derInteger(serial), der(tlv(0x18, []byte(generalizedTime(genTime)))),
-		t.accuracy)
+	var gt [32]byte
+	gen := appendGeneralizedTime(gt[:0], genTime)
+	body := len(derV1) + len(policy) + len(req.ImprintDER) + integerLen(serial) + hdrLen(len(gen)) + len(gen) +
+		len(t.accuracy)
 	if req.Nonce != nil {
-		b = append(b, derInteger(req.Nonce)...)
+		body += integerLen(req.Nonce)
 	}
-	return der(seq(b))
+	b := make([]byte, 0, hdrLen(body)+body)
+	b = appendHdr(b, 0x30, body)
+	b = append(append(append(b, derV1...), policy...), req.ImprintDER...)
+	b = appendInteger(b, serial)
+	b = appendHdr(b, 0x18, len(gen))
+	b = append(append(b, gen...), t.accuracy...)
+	if req.Nonce != nil {
+		b = appendInteger(b, req.Nonce)
+	}
+	return b
 }
 
-// derInteger encodes an INTEGER; the hand-written path covers the
-// non-negative values serials and nearly all nonces are.
-func derInteger(n *big.Int) []byte {
+// derInteger encodes an INTEGER.
+func derInteger(n *big.Int) []byte { return appendInteger(nil, n) }
+
+// integerLen is the length of n's DER INTEGER.
+func integerLen(n *big.Int) int {
 	if n.Sign() < 0 {
-		return mustMarshal(n)
+		return len(mustMarshal(n))
 	}
-	b := n.Bytes()
-	if len(b) == 0 || b[0]&0x80 != 0 {
-		b = append([]byte{0}, b...)
+	c := (n.BitLen() + 7) / 8
+	if c == 0 || n.BitLen()%8 == 0 {
+		c++ // zero, or a leading 0x00 so the value stays positive
 	}
-	return der(tlv(0x02, b))
+	return hdrLen(c) + c
+}
+
+// appendInteger appends n's DER INTEGER; the hand-written path covers the
+// non-negative values serials and nearly all nonces are.
+func appendInteger(b []byte, n *big.Int) []byte {
+	if n.Sign() < 0 {
+		return append(b, mustMarshal(n)...)
+	}
+	c := (n.BitLen() + 7) / 8
+	pad := c == 0 || n.BitLen()%8 == 0
+	l := c
+	if pad {
+		l++
+	}
+	b = appendHdr(b, 0x02, l)
+	if pad {
+		b = append(b, 0)
+	}
+	b = slices.Grow(b, c)
+	n.FillBytes(b[len(b) : len(b)+c])
+	return b[:len(b)+c]
 }
 
 // generalizedTime formats UTC time as RFC 3161 wants it: YYYYMMDDhhmmss,
 // then a fraction without trailing zeros (none when zero), then Z.
-func generalizedTime(t time.Time) string {
+func generalizedTime(t time.Time) string { return string(appendGeneralizedTime(nil, t)) }
+
+func appendGeneralizedTime(b []byte, t time.Time) []byte {
 	t = t.UTC()
-	s := t.Format("20060102150405")
+	b = t.AppendFormat(b, "20060102150405")
 	if ns := t.Nanosecond(); ns != 0 {
-		f := strconv.Itoa(1e9 + ns)[1:] // nine digits with leading zeros
-		for f[len(f)-1] == '0' {
-			f = f[:len(f)-1]
+		var f [10]byte
+		frac := strconv.AppendInt(f[:0], int64(1e9+ns), 10)[1:] // nine digits with leading zeros
+		for frac[len(frac)-1] == '0' {
+			frac = frac[:len(frac)-1]
 		}
-		s += "." + f
+		b = append(append(b, '.'), frac...)
 	}
-	return s + "Z"
+	return append(b, 'Z')
 }
 
 // StripCertificates returns a TimeStampToken without its certificates
@@ -270,26 +390,45 @@ func rewriteCertificates(token, certsField []byte) ([]byte, error) {
 	return contentInfoDER(mustMarshal(oidSignedData), out), nil
 }
 
+func contentInfoDER(oidSD, signedData []byte) []byte {
+	return der(seq(oidSD, der(tlv(0xa0, der(seq(signedData))))))
+}
+
 // DER helpers. Lengths here are far below what asn1 refuses, and the
 // values marshalled are of types encoding/asn1 always encodes.
 
 type raw []byte
 
 func tlv(tag byte, content []byte) raw {
-	n := len(content)
-	var l []byte
+	out := make([]byte, 0, hdrLen(len(content))+len(content))
+	return append(appendHdr(out, tag, len(content)), content...)
+}
+
+// hdrLen is the length of the tag and length octets before n content
+// octets.
+func hdrLen(n int) int {
 	switch {
 	case n < 0x80:
-		l = []byte{byte(n)}
+		return 2
 	case n < 0x100:
-		l = []byte{0x81, byte(n)}
+		return 3
 	case n < 0x10000:
-		l = []byte{0x82, byte(n >> 8), byte(n)}
-	default:
-		l = []byte{0x83, byte(n >> 16), byte(n >> 8), byte(n)}
+		return 4
 	}
-	out := make([]byte, 0, 1+len(l)+n)
-	return append(append(append(out, tag), l...), content...)
+	return 5
+}
+
+// appendHdr appends a tag and the DER length n.
+func appendHdr(b []byte, tag byte, n int) []byte {
+	switch {
+	case n < 0x80:
+		return append(b, tag, byte(n))
+	case n < 0x100:
+		return append(b, tag, 0x81, byte(n))
+	case n < 0x10000:
+		return append(b, tag, 0x82, byte(n>>8), byte(n))
+	}
+	return append(b, tag, 0x83, byte(n>>16), byte(n>>8), byte(n))
 }
 
 func seq(parts ...[]byte) raw { return tlv(0x30, slices.Concat(parts...)) }

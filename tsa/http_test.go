@@ -47,6 +47,7 @@ func TestHTTPEdges(t *testing.T) {
 		{"no media type", http.MethodPost, "", request(t, nil), false, http.StatusUnsupportedMediaType},
 		{"GET", http.MethodGet, "", nil, false, http.StatusMethodNotAllowed},
 		{"media type with parameter", http.MethodPost, tsa.QueryType + "; charset=binary", request(t, nil), false, http.StatusOK},
+		{"media type in capitals", http.MethodPost, "Application/TimeStamp-Query", request(t, nil), false, http.StatusOK},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,6 +18,8 @@ type Ledger interface {
 // record that vouches for them.
 type Tx interface {
 	InsertTSAToken(ctx context.Context, t store.TSAToken) error
+	// InsertTSATokens writes a batch in one statement.
+	InsertTSATokens(ctx context.Context, ts []store.TSAToken) error
 	audit.Chain
 }
 

@@ -85,6 +85,16 @@ func (r *recordingTx) InsertTSAToken(ctx context.Context, t store.TSAToken) erro
 	return nil
 }
 
+func (r *recordingTx) InsertTSATokens(ctx context.Context, ts []store.TSAToken) error {
+	if err := r.Tx.InsertTSATokens(ctx, ts); err != nil {
+		return err
+	}
+	for _, t := range ts {
+		*r.serials = append(*r.serials, t.Serial.Text(16))
+	}
+	return nil
+}
+
 func newFlaky(t *testing.T) (*flakyStore, *tsatest.PKI) {
 	pki := tsatest.NewPKI(t, nil)
 	return &flakyStore{Store: pki.Store, committed: map[string]bool{}}, pki

@@ -1,6 +1,7 @@
 package pkcs11
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/asn1"
 	"math/big"
+	"slices"
 	"testing"
 )
 
@@ -60,6 +62,25 @@ func TestECDSADER(t *testing.T) {
 	}
 	if _, err := ecdsaDER(raw[:63]); err == nil {
 		t.Fatal("odd-length signature accepted")
+	}
+	// Leading zeros, high bits, zero, and P-521's 66-octet halves (a
+	// SEQUENCE over 127 octets) encode as encoding/asn1 does.
+	for _, half := range []int{32, 48, 66} {
+		for _, c := range [][2][]byte{
+			{bytes.Repeat([]byte{0xff}, half), bytes.Repeat([]byte{0x01}, half)},
+			{append(make([]byte, 3), bytes.Repeat([]byte{0x80}, half-3)...), append(make([]byte, half-1), 0x7f)},
+			{make([]byte, half), make([]byte, half)},
+		} {
+			raw := slices.Concat(c[0], c[1])
+			got, err := ecdsaDER(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(c[0]), new(big.Int).SetBytes(c[1])})
+			if !bytes.Equal(got, want) {
+				t.Errorf("%x: %x, want %x", raw, got, want)
+			}
+		}
 	}
 }
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"crypto"
 	"crypto/rsa"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"sync"
 
 	"github.com/miekg/pkcs11"
@@ -190,14 +188,43 @@ func pssMechanism(h crypto.Hash, saltLength int) (*pkcs11.Mechanism, error) {
 }
 
 // ecdsaDER turns PKCS#11's raw r‖s into the ASN.1 SEQUENCE { r, s } that
-// X.509, CMS and crypto/ecdsa expect.
+// X.509, CMS and crypto/ecdsa expect, written directly (it runs once per
+// signature: no big.Int or reflection).
 func ecdsaDER(raw []byte) ([]byte, error) {
-	if len(raw) == 0 || len(raw)%2 != 0 {
-		return nil, fmt.Errorf("pkcs11: ECDSA signature of odd length %d", len(raw))
+	if len(raw) == 0 || len(raw)%2 != 0 || len(raw) > 2*66 {
+		return nil, fmt.Errorf("pkcs11: ECDSA signature of length %d", len(raw))
 	}
 	half := len(raw) / 2
-	return asn1.Marshal(struct{ R, S *big.Int }{
-		new(big.Int).SetBytes(raw[:half]),
-		new(big.Int).SetBytes(raw[half:]),
-	})
+	r, s := minimalUnsigned(raw[:half]), minimalUnsigned(raw[half:])
+	body := intLen(r) + intLen(s)
+	out := make([]byte, 0, 3+body)
+	if body < 0x80 {
+		out = append(out, 0x30, byte(body))
+	} else {
+		out = append(out, 0x30, 0x81, byte(body)) // P-521: at most 2×(2+67)
+	}
+	return appendUnsigned(appendUnsigned(out, r), s), nil
+}
+
+// minimalUnsigned drops leading zero octets, keeping one for zero.
+func minimalUnsigned(b []byte) []byte {
+	for len(b) > 1 && b[0] == 0 {
+		b = b[1:]
+	}
+	return b
+}
+
+// intLen is the DER INTEGER length of the unsigned big-endian b.
+func intLen(b []byte) int {
+	if b[0]&0x80 != 0 {
+		return 3 + len(b)
+	}
+	return 2 + len(b)
+}
+
+func appendUnsigned(out, b []byte) []byte {
+	if b[0]&0x80 != 0 {
+		return append(append(out, 0x02, byte(len(b)+1), 0), b...)
+	}
+	return append(append(out, 0x02, byte(len(b))), b...)
 }

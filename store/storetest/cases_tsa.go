@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/big"
 	"sync"
 	"testing"
@@ -72,6 +73,63 @@ func testTSAToken(t *testing.T, s store.Store) {
 	if _, err := s.GetTSAToken(ctx(t), orphan.Serial); err == nil {
 		t.Error("refused token was stored")
 	}
+	t.Run("Batch", func(t *testing.T) { testTSATokenBatch(t, s, sg, want.Serial) })
+}
+
+func insertTokens(s store.Store, tks []store.TSAToken) error {
+	return s.InTx(context.Background(), func(ctx context.Context, tx store.Tx) error { return tx.InsertTSATokens(ctx, tks) })
+}
+
+// InsertTSATokens writes every row (more than one INSERT's worth too), and
+// a batch with one bad row fails as that row would and stores none.
+func testTSATokenBatch(t *testing.T, s store.Store, sg store.Signer, used *big.Int) {
+	if err := insertTokens(s, nil); err != nil {
+		t.Fatalf("empty batch: %v", err)
+	}
+	for _, n := range []int{1, 3, 300} {
+		batch := make([]store.TSAToken, n)
+		for i := range batch {
+			batch[i] = tsaToken(t, sg, randSerial(t))
+			batch[i].Requester = fmt.Sprintf("192.0.2.%d:%d", i%250, 1000+i)
+		}
+		if err := insertTokens(s, batch); err != nil {
+			t.Fatalf("batch of %d: %v", n, err)
+		}
+		for _, want := range batch {
+			got, err := s.GetTSAToken(ctx(t), want.Serial)
+			if err != nil {
+				t.Fatalf("batch of %d: row %x: %v", n, want.Serial, err)
+			}
+			if got.Requester != want.Requester || !bytes.Equal(got.TokenDER, want.TokenDER) ||
+				!bytes.Equal(got.MessageImprint, want.MessageImprint) || got.SignerSerial.Cmp(want.SignerSerial) != 0 {
+				t.Fatalf("batch of %d: row %x = %+v, want %+v", n, want.Serial, got, want)
+			}
+			sameTime(t, "GenTime", got.GenTime, want.GenTime)
+			sameTime(t, "IssuedAt", got.IssuedAt, want.IssuedAt)
+		}
+	}
+
+	for _, c := range []struct {
+		name string
+		bad  func(tk *store.TSAToken)
+		kind error
+	}{
+		{"reused serial", func(tk *store.TSAToken) { tk.Serial = new(big.Int).Set(used) }, store.ErrDuplicateSerial},
+		{"unknown signer", func(tk *store.TSAToken) { tk.SignerSerial = randSerial(t) }, store.ErrNotFound},
+	} {
+		batch := []store.TSAToken{tsaToken(t, sg, randSerial(t)), tsaToken(t, sg, randSerial(t)), tsaToken(t, sg, randSerial(t))}
+		c.bad(&batch[1])
+		wantKind(t, "batch with a "+c.name, insertTokens(s, batch), c.kind)
+		for _, tk := range []store.TSAToken{batch[0], batch[2]} {
+			if _, err := s.GetTSAToken(ctx(t), tk.Serial); err == nil {
+				t.Errorf("batch with a %s: its good row %x was stored", c.name, tk.Serial)
+			}
+		}
+	}
+	// Two rows of one batch with one serial: refused too.
+	dup := tsaToken(t, sg, randSerial(t))
+	wantKind(t, "batch repeating a serial", insertTokens(s, []store.TSAToken{dup, tsaToken(t, sg, dup.Serial)}),
+		store.ErrDuplicateSerial)
 }
 
 // Many writers racing on one serial: exactly one row wins.
