@@ -121,7 +121,9 @@ func testRevoke(t *testing.T, s store.Store) {
 	_, err = revoke(s, t, store.Revocation{IssuerID: "ca-a", Serial: randSerial(t), Reason: store.ReasonUnspecified, At: at})
 	wantKind(t, "revoke an unknown serial", err, store.ErrNotFound)
 	reserved := randSerial(t)
-	inTx(t, s, func(ctx context.Context, tx store.Tx) error { return tx.ReserveSerial(ctx, reservation("ca-a", reserved)) })
+	inTx(t, s, func(ctx context.Context, tx store.Tx) error {
+		return tx.ReserveSerial(ctx, reservation("ca-a", reserved))
+	})
 	_, err = suspend(s, t, "ca-a", reserved, at)
 	wantKind(t, "suspend a reserved serial", err, store.ErrNotFound)
 	_, err = resume(s, t, "no-such-ca", c.Serial, at)
