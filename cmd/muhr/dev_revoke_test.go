@@ -15,6 +15,7 @@ import (
 	"github.com/muhr-pki/muhr/ca"
 	"github.com/muhr-pki/muhr/config"
 	"github.com/muhr-pki/muhr/internal/center"
+	"github.com/muhr-pki/muhr/internal/testpki"
 	"github.com/muhr-pki/muhr/store"
 )
 
@@ -191,18 +192,45 @@ func TestDevRevokeBatch(t *testing.T) {
 	}
 }
 
-// Several muhr processes revoke one certificate at once: exactly one
-// succeeds, the others exit with the conflict code and say why.
+// Several muhr processes revoke one certificate at once, then suspend
+// another: exactly one succeeds each time, the others exit with the
+// conflict code and say why; on SQLite and on PostgreSQL.
 func TestDevRevokeProcessesOneWins(t *testing.T) {
-	dir, cfg := testCenter(t)
-	c := buildCenter(t, dir, cfg)
-	serial := c.leaves[0].SerialNumber.Text(16)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			dir, cfg := testCenter(t)
+			if backend == "postgres" {
+				body, err := os.ReadFile(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pg := strings.Replace(string(body), "  driver: sqlite\n  path: muhr.db\n",
+					"  driver: postgres\n  dsn: '"+testpki.PostgresDSN(t)+"'\n", 1)
+				if pg == string(body) {
+					t.Fatal("testCenter's config no longer names SQLite as expected")
+				}
+				os.WriteFile(cfg, []byte(pg), 0o600)
+			}
+			c := buildCenter(t, dir, cfg)
+			race(t, exitConflict, "already revoked", "dev", "revoke", c.leaves[0].SerialNumber.Text(16), "--reason", "keyCompromise", "--config", cfg)
+			race(t, exitConflict, "already on hold", "dev", "suspend", c.leaves[1].SerialNumber.Text(16), "--config", cfg)
+			if out, _, err := verify(t, cfg); err != nil || !strings.Contains(out, "(2 status changes)") {
+				t.Fatalf("audit verify: %v\n%s", err, out)
+			}
+		})
+	}
+}
+
+// race runs the same muhr command in n processes at once and wants exactly
+// one to succeed and the others to exit with code, saying text.
+func race(t *testing.T, code int, text string, args ...string) {
+	t.Helper()
 	const n = 4
 	codes := make([]int, n)
 	outs := make([][]byte, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		cmd := runProcess(t, "dev", "revoke", serial, "--reason", "keyCompromise", "--config", cfg)
+		cmd := runProcess(t, args...)
 		wg.Go(func() {
 			var err error
 			outs[i], err = cmd.CombinedOutput()
@@ -217,21 +245,15 @@ func TestDevRevokeProcessesOneWins(t *testing.T) {
 	wg.Wait()
 	wins := 0
 	for i := range n {
-		switch codes[i] {
-		case 0:
+		switch {
+		case codes[i] == 0:
 			wins++
-		case exitConflict:
-			if !strings.Contains(string(outs[i]), "already revoked") {
-				t.Errorf("process %d: %s", i, outs[i])
-			}
+		case codes[i] == code && strings.Contains(string(outs[i]), text):
 		default:
-			t.Errorf("process %d exited %d: %s", i, codes[i], outs[i])
+			t.Errorf("%s: process %d exited %d: %s", args[1], i, codes[i], outs[i])
 		}
 	}
 	if wins != 1 {
-		t.Fatalf("%d processes revoked the certificate, want 1", wins)
-	}
-	if out, _, err := verify(t, cfg); err != nil || !strings.Contains(out, "1 status change") {
-		t.Fatalf("audit verify: %v\n%s", err, out)
+		t.Fatalf("%s: %d processes succeeded, want 1", args[1], wins)
 	}
 }
