@@ -27,6 +27,7 @@ func runRaw(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
 		{"AuditDeleteRecord", testDeleteRecord},
 		{"SchemaEnforcesSerials", testSchemaSerials},
 		{"StatusFeedGap", testFeedGap},
+		{"SchemaEnforcesStatus", testSchemaStatus},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -138,5 +139,20 @@ func testFeedGap(t *testing.T, s store.Store, exec Exec) {
 	page, err := s.StatusChangesAfter(ctx(t), first.Seq, 10)
 	if err != nil || len(page) != 1 || page[0].Seq != second.Seq || page[0].Serial.Cmp(b.Serial) != 0 {
 		t.Fatalf("StatusChangesAfter across the gap = %+v, %v", page, err)
+	}
+}
+
+// The schema keeps an invalidity date to revoked certificates.
+func testSchemaStatus(t *testing.T, s store.Store, exec Exec) {
+	addCA(t, s, "ca-a")
+	c := issue(t, s, "ca-a", randSerial(t))
+	if err := exec(ctx(t), `UPDATE certificates SET invalidity_date = not_before`); err == nil {
+		t.Error("the database accepted an invalidity date on a valid certificate")
+	}
+	if _, err := suspend(s, t, "ca-a", c.Serial, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec(ctx(t), `UPDATE certificates SET invalidity_date = not_before`); err == nil {
+		t.Error("the database accepted an invalidity date on a held certificate")
 	}
 }
