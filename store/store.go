@@ -69,6 +69,9 @@ type Certificate struct {
 	Status           string // CertStatus*
 	RevokedAt        *time.Time
 	RevocationReason *int // RFC 5280 CRLReason; nil when not revoked
+	// InvalidityDate is a revoked certificate's invalidity date (the
+	// suspected key compromise), when one was given.
+	InvalidityDate *time.Time
 }
 
 // SerialReservation records that a serial was drawn for an issuer. A serial is
@@ -136,6 +139,7 @@ const MaxLookup = 500
 type Reader interface {
 	IssuanceReader
 	TSAReader
+	StatusReader
 	GetCA(ctx context.Context, id string) (CA, error)
 	ListCAs(ctx context.Context) ([]CA, error)
 	GetCertificate(ctx context.Context, issuerID string, serial *big.Int) (Certificate, error)
@@ -188,6 +192,7 @@ type Tx interface {
 	CAWriter
 	IssuanceWriter
 	TSAWriter
+	StatusWriter
 	AuditWriter
 }
 

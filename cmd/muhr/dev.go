@@ -22,7 +22,7 @@ import (
 
 func newDevCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "dev", Short: "Developer shortcuts on a local center (the quickstart's $MUHR_HOME)"}
-	cmd.AddCommand(newDevIssueCmd())
+	cmd.AddCommand(newDevIssueCmd(), newDevRevokeCmd(), newDevSuspendCmd(), newDevResumeCmd())
 	return cmd
 }
 

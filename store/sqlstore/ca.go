@@ -63,19 +63,9 @@ func (c conn) GetCertificate(ctx context.Context, issuerID string, serial *big.I
 	if err != nil {
 		return store.Certificate{}, err
 	}
-	var cert store.Certificate
-	var reason sql.NullInt64
-	err = c.row(ctx, `SELECT subject, profile, not_before, not_after, der, status, revoked_at, revocation_reason
-		FROM certificates WHERE issuer_id = ? AND serial = ?`, issuerID, hex).
-		Scan(&cert.Subject, &cert.Profile, timeInto{&cert.NotBefore}, timeInto{&cert.NotAfter}, &cert.DER, &cert.Status,
-			nullTimeInto{&cert.RevokedAt}, &reason)
+	cert, err := scanCert(c.row(ctx, "SELECT "+certColumns+" FROM certificates WHERE issuer_id = ? AND serial = ?", issuerID, hex))
 	if err != nil {
 		return store.Certificate{}, c.errorf(err, "certificate %s/%s", issuerID, hex)
-	}
-	cert.IssuerID, cert.Serial = issuerID, new(big.Int).Set(serial)
-	if reason.Valid {
-		v := int(reason.Int64)
-		cert.RevocationReason = &v
 	}
 	return cert, nil
 }
@@ -90,9 +80,9 @@ func (t *tx) InsertCertificate(ctx context.Context, c store.Certificate) error {
 		reason = sql.NullInt64{Int64: int64(*c.RevocationReason), Valid: true}
 	}
 	_, err = t.exec(ctx, `INSERT INTO certificates (issuer_id, serial, subject, profile, not_before,
-		not_after, der, status, revoked_at, revocation_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		not_after, der, status, revoked_at, revocation_reason, invalidity_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.IssuerID, hex, c.Subject, c.Profile, t.d.time(c.NotBefore), t.d.time(c.NotAfter), c.DER, c.Status,
-		t.d.nullTime(c.RevokedAt), reason)
+		t.d.nullTime(c.RevokedAt), reason, t.d.nullTime(c.InvalidityDate))
 	if err != nil {
 		return t.insertErr(err, store.ErrDuplicateSerial, fmt.Errorf("no reservation of that serial: %w", store.ErrNotFound),
 			"insert certificate %s/%s", c.IssuerID, hex)

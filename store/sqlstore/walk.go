@@ -13,13 +13,13 @@ import (
 // Key-order walks and batched look-ups over certificates and the TSA
 // ledger, for the audit's cross-check of the tables against the chain.
 
-const certColumns = "issuer_id, serial, subject, profile, not_before, not_after, der, status, revoked_at, revocation_reason"
+const certColumns = "issuer_id, serial, subject, profile, not_before, not_after, der, status, revoked_at, revocation_reason, invalidity_date"
 
 func scanCert(sc scanner) (store.Certificate, error) {
 	var c store.Certificate
 	var reason sql.NullInt64
 	err := sc.Scan(&c.IssuerID, hexInto{&c.Serial}, &c.Subject, &c.Profile, timeInto{&c.NotBefore}, timeInto{&c.NotAfter},
-		&c.DER, &c.Status, nullTimeInto{&c.RevokedAt}, &reason)
+		&c.DER, &c.Status, nullTimeInto{&c.RevokedAt}, &reason, nullTimeInto{&c.InvalidityDate})
 	if reason.Valid {
 		v := int(reason.Int64)
 		c.RevocationReason = &v

@@ -69,6 +69,7 @@ func Run(t *testing.T, b Backend) {
 		{"FailedMigrationLeavesNothing", testFailedMigration},
 		{"SchemaBehindRefused", testSchemaBehind},
 		{"ConcurrentMigrateProcesses", testConcurrentMigrateProcesses},
+		{"StatusFeedProcesses", testStatusFeedProcesses},
 		{"ProbeWrites", testProbeWrites},
 		{"ProbeFailsWhenWritesBlocked", testProbeBlocked},
 	} {
@@ -188,6 +189,9 @@ const helperEnv = "MUHR_STORETEST_MIGRATE"
 // migrator when ConcurrentMigrateProcesses re-executes it: it opens the
 // database named in the environment, migrates it, and exits.
 func HelperMain(b Backend) {
+	if job := os.Getenv(statusWorkerEnv); job != "" {
+		os.Exit(statusWorker(b, job))
+	}
 	loc := os.Getenv(helperEnv)
 	if loc == "" {
 		return

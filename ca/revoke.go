@@ -1,0 +1,318 @@
+package ca
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/muhr-pki/muhr/audit"
+	"github.com/muhr-pki/muhr/errkind"
+	"github.com/muhr-pki/muhr/store"
+)
+
+// Errors the revoker's callers branch on. Each refusal changes nothing.
+var (
+	ErrUnknownCA = errkind.New(errkind.NotFound, "revoker: no such CA")
+	// ErrUnknownCertificate: no certificate with that serial is stored
+	// (never issued, or only reserved: a burned serial).
+	ErrUnknownCertificate = errkind.New(errkind.NotFound, "revoker: no such certificate")
+	ErrAlreadyRevoked     = errkind.New(errkind.Conflict, "revoker: certificate is already revoked, and a revocation is final")
+	ErrAlreadyOnHold      = errkind.New(errkind.Conflict, "revoker: certificate is already on hold")
+	ErrNotOnHold          = errkind.New(errkind.Conflict, "revoker: certificate is not on hold, and only a hold can be lifted")
+	// ErrExpired: the certificate's notAfter has passed; its status stays
+	// what it was.
+	ErrExpired = errkind.New(errkind.Conflict, "revoker: certificate has expired")
+	// ErrReason: the reason is not one an officer may give (a suspension
+	// is Suspend, not a reason).
+	ErrReason = errkind.New(errkind.Invalid, "revoker: revocation reason refused")
+	// ErrCompromiseTime: the compromise time is in the future. (One before
+	// notBefore is kept: a key may be compromised before it is certified.)
+	ErrCompromiseTime = errkind.New(errkind.Invalid, "revoker: compromise time refused")
+	// ErrRevokeRequest: a missing actor, serial or CA id.
+	ErrRevokeRequest = errkind.New(errkind.Invalid, "revoker: request refused")
+)
+
+// Reason is an RFC 5280 CRLReason an officer may give for a revocation.
+type Reason int
+
+// The reasons officers give (RFC 5280 §5.3.1 codes).
+const (
+	ReasonUnspecified          Reason = store.ReasonUnspecified
+	ReasonKeyCompromise        Reason = store.ReasonKeyCompromise
+	ReasonAffiliationChanged   Reason = store.ReasonAffiliationChanged
+	ReasonSuperseded           Reason = store.ReasonSuperseded
+	ReasonCessationOfOperation Reason = store.ReasonCessationOfOperation
+	ReasonPrivilegeWithdrawn   Reason = store.ReasonPrivilegeWithdrawn
+)
+
+var reasonNames = map[Reason]string{
+	ReasonUnspecified:          "unspecified",
+	ReasonKeyCompromise:        "keyCompromise",
+	ReasonAffiliationChanged:   "affiliationChanged",
+	ReasonSuperseded:           "superseded",
+	ReasonCessationOfOperation: "cessationOfOperation",
+	ReasonPrivilegeWithdrawn:   "privilegeWithdrawn",
+}
+
+// ReasonNames lists the names ParseReason takes, in code order.
+const ReasonNames = "unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn"
+
+// ParseReason reads a reason by its RFC 5280 name (as written there).
+func ParseReason(name string) (Reason, error) {
+	for r, n := range reasonNames {
+		if n == name {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %q is not one of %s (a suspension is `suspend`, not a reason)", ErrReason, name, ReasonNames)
+}
+
+func (r Reason) String() string {
+	if n, ok := reasonNames[r]; ok {
+		return n
+	}
+	return fmt.Sprintf("reason(%d)", int(r))
+}
+
+// Audit actions of status changes: those audit.Check reads.
+const (
+	ActionRevoke    = "cert.revoke"
+	ActionSuspend   = "cert.suspend"
+	ActionUnsuspend = "cert.unsuspend"
+)
+
+// RevokeTx is the transaction the revoker needs: the status changes (each
+// writes the status feed) and the audit chain.
+type RevokeTx interface {
+	RevokeCertificate(ctx context.Context, r store.Revocation) (store.StatusChange, error)
+	SuspendCertificate(ctx context.Context, issuerID string, serial *big.Int, at time.Time) (store.StatusChange, error)
+	ResumeCertificate(ctx context.Context, issuerID string, serial *big.Int, at time.Time) (store.StatusChange, error)
+	RevokeHold(ctx context.Context, issuerID string, serial *big.Int, reason int, heldBefore, at time.Time) (store.StatusChange, error)
+	audit.Chain
+}
+
+// revokerStore is what the revoker needs from the database.
+type revokerStore interface {
+	GetCA(ctx context.Context, id string) (store.CA, error)
+	GetCertificate(ctx context.Context, issuerID string, serial *big.Int) (store.Certificate, error)
+	HoldsBefore(ctx context.Context, cutoff time.Time, limit int) ([]store.Certificate, error)
+	InTx(ctx context.Context, fn func(ctx context.Context, tx store.Tx) error) error
+}
+
+// RevokerOptions configure a Revoker.
+type RevokerOptions struct {
+	Store revokerStore
+	Clock func() time.Time // time.Now when nil
+	// HoldActor names who ExpireHolds' revocations are audited as
+	// (DefaultHoldActor when empty).
+	HoldActor string
+}
+
+// DefaultHoldActor is the audit actor of holds made final by ExpireHolds.
+const DefaultHoldActor = "muhr-hold-expiry"
+
+// Revoker changes certificate statuses: revocation (final), suspension
+// (certificateHold) and its lifting. Each change is one transaction holding
+// the status update, its row of the status feed (which the OCSP cache and
+// the CRL producer poll) and its audit record with the reason. The database
+// decides races: of several revokers of one certificate, in this process or
+// others, exactly one wins and the others get a typed error.
+type Revoker struct {
+	st    revokerStore
+	now   func() time.Time
+	actor string
+}
+
+// NewRevoker returns a Revoker on o.Store.
+func NewRevoker(o RevokerOptions) (*Revoker, error) {
+	if o.Store == nil {
+		return nil, errors.New("revoker: no store")
+	}
+	r := &Revoker{st: o.Store, now: o.Clock, actor: o.HoldActor}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.actor == "" {
+		r.actor = DefaultHoldActor
+	}
+	return r, nil
+}
+
+func (r *Revoker) check(ctx context.Context, issuerID string, serial *big.Int, actor string) error {
+	switch {
+	case actor == "":
+		return fmt.Errorf("%w: no actor", ErrRevokeRequest)
+	case issuerID == "":
+		return fmt.Errorf("%w: no CA id", ErrRevokeRequest)
+	case serial == nil || serial.Sign() <= 0 || serial.BitLen() > 160:
+		return fmt.Errorf("%w: serial %v must be positive and at most 20 octets", ErrRevokeRequest, serial)
+	}
+	if _, err := r.st.GetCA(ctx, issuerID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: %q", ErrUnknownCA, issuerID)
+		}
+		return fmt.Errorf("revoker: CA %s: %w", issuerID, err)
+	}
+	return nil
+}
+
+func utc(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// Revoke revokes a valid or held certificate with reason, at the current
+// time; a held one keeps its hold time as the revocation time. A
+// compromiseTime (not in the future) becomes the invalidity date.
+func (r *Revoker) Revoke(ctx context.Context, issuerID string, serial *big.Int, reason Reason, compromiseTime *time.Time, actor string) (store.StatusChange, error) {
+	if err := r.check(ctx, issuerID, serial, actor); err != nil {
+		return store.StatusChange{}, err
+	}
+	if _, ok := reasonNames[reason]; !ok {
+		return store.StatusChange{}, fmt.Errorf("%w: code %d is not one of %s", ErrReason, int(reason), ReasonNames)
+	}
+	now := r.now()
+	if compromiseTime != nil && compromiseTime.After(now) {
+		return store.StatusChange{}, fmt.Errorf("%w: %s is in the future", ErrCompromiseTime, compromiseTime.UTC().Format(time.RFC3339))
+	}
+	var ch store.StatusChange
+	err := r.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		ch, err = RevokeTx(tx).RevokeCertificate(ctx, store.Revocation{IssuerID: issuerID, Serial: serial, Reason: int(reason),
+			At: now, InvalidityDate: compromiseTime})
+		if err != nil {
+			return err
+		}
+		_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: actor, Action: ActionRevoke, Object: certObject(issuerID, serial),
+			Details: map[string]any{"reason": reason.String(), "reason_code": int(reason), "revoked_at": utc(ch.RevokedAt),
+				"invalidity_date": utc(ch.InvalidityDate), "feed_seq": ch.Seq}})
+		return err
+	})
+	if err != nil {
+		return store.StatusChange{}, r.refused(ctx, "revoke", issuerID, serial, err)
+	}
+	return ch, nil
+}
+
+// Suspend puts a valid certificate on hold (certificateHold) from now.
+func (r *Revoker) Suspend(ctx context.Context, issuerID string, serial *big.Int, actor string) (store.StatusChange, error) {
+	if err := r.check(ctx, issuerID, serial, actor); err != nil {
+		return store.StatusChange{}, err
+	}
+	now := r.now()
+	var ch store.StatusChange
+	err := r.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		if ch, err = RevokeTx(tx).SuspendCertificate(ctx, issuerID, serial, now); err != nil {
+			return err
+		}
+		_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: actor, Action: ActionSuspend, Object: certObject(issuerID, serial),
+			Details: map[string]any{"reason": "certificateHold", "reason_code": store.ReasonCertificateHold,
+				"held_at": utc(ch.RevokedAt), "feed_seq": ch.Seq}})
+		return err
+	})
+	if err != nil {
+		return store.StatusChange{}, r.refused(ctx, "suspend", issuerID, serial, err)
+	}
+	return ch, nil
+}
+
+// Resume lifts a hold: the certificate is valid again (and leaves the next
+// CRL). A revoked certificate stays revoked.
+func (r *Revoker) Resume(ctx context.Context, issuerID string, serial *big.Int, actor string) (store.StatusChange, error) {
+	if err := r.check(ctx, issuerID, serial, actor); err != nil {
+		return store.StatusChange{}, err
+	}
+	now := r.now()
+	var ch store.StatusChange
+	err := r.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		if ch, err = RevokeTx(tx).ResumeCertificate(ctx, issuerID, serial, now); err != nil {
+			return err
+		}
+		_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: actor, Action: ActionUnsuspend, Object: certObject(issuerID, serial),
+			Details: map[string]any{"feed_seq": ch.Seq}})
+		return err
+	})
+	if err != nil {
+		return store.StatusChange{}, r.refused(ctx, "resume", issuerID, serial, err)
+	}
+	return ch, nil
+}
+
+// holdPage is how many holds ExpireHolds reads at once.
+const holdPage = 100
+
+// ExpireHolds makes every hold that began more than maxHold before now a
+// revocation (reason unspecified: the center does not know why the
+// subscriber asked for the hold), keeping the hold time as the revocation
+// time, each in its own audited transaction. A hold lifted or revoked
+// meanwhile is left alone. It returns the changes made.
+func (r *Revoker) ExpireHolds(ctx context.Context, now time.Time, maxHold time.Duration) ([]store.StatusChange, error) {
+	if maxHold <= 0 {
+		return nil, fmt.Errorf("%w: maximum hold %v must be positive", ErrRevokeRequest, maxHold)
+	}
+	cutoff := now.Add(-maxHold)
+	var out []store.StatusChange
+	for {
+		holds, err := r.st.HoldsBefore(ctx, cutoff, holdPage)
+		if err != nil {
+			return out, fmt.Errorf("revoker: list holds: %w", err)
+		}
+		changed := 0
+		for _, h := range holds {
+			var ch store.StatusChange
+			err := r.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+				var err error
+				ch, err = RevokeTx(tx).RevokeHold(ctx, h.IssuerID, h.Serial, store.ReasonUnspecified, cutoff, now)
+				if err != nil {
+					return err
+				}
+				_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: r.actor, Action: ActionRevoke, Object: certObject(h.IssuerID, h.Serial),
+					Details: map[string]any{"reason": ReasonUnspecified.String(), "reason_code": store.ReasonUnspecified,
+						"revoked_at": utc(ch.RevokedAt), "hold_expired": true, "max_hold": maxHold.String(), "feed_seq": ch.Seq}})
+				return err
+			})
+			switch {
+			case err == nil:
+				out = append(out, ch)
+				changed++
+			case errors.Is(err, store.ErrCertNotOnHold) || errors.Is(err, store.ErrCertRevoked):
+				// lifted or revoked since the list was read
+			default:
+				return out, r.refused(ctx, "expire hold of", h.IssuerID, h.Serial, err)
+			}
+		}
+		if len(holds) < holdPage || changed == 0 {
+			return out, nil
+		}
+	}
+}
+
+// refused turns the store's refusals into the revoker's errors, with the
+// certificate named; other errors pass wrapped.
+func (r *Revoker) refused(ctx context.Context, what, issuerID string, serial *big.Int, err error) error {
+	cert := fmt.Sprintf("certificate %x of CA %s", serial, issuerID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Errorf("%w: %s: no certificate with that serial was issued", ErrUnknownCertificate, cert)
+	case errors.Is(err, store.ErrCertRevoked):
+		return fmt.Errorf("%w: cannot %s %s", ErrAlreadyRevoked, what, cert)
+	case errors.Is(err, store.ErrCertOnHold):
+		return fmt.Errorf("%w: %s", ErrAlreadyOnHold, cert)
+	case errors.Is(err, store.ErrCertNotOnHold):
+		return fmt.Errorf("%w: %s is valid", ErrNotOnHold, cert)
+	case errors.Is(err, store.ErrCertExpired):
+		if c, gerr := r.st.GetCertificate(ctx, issuerID, serial); gerr == nil {
+			cert += fmt.Sprintf(" expired on %s and stays %s", c.NotAfter.UTC().Format(time.RFC3339), c.Status)
+		}
+		return fmt.Errorf("%w: %s; nothing was changed", ErrExpired, cert)
+	case errors.Is(err, store.ErrBadReason):
+		return fmt.Errorf("%w: %w", ErrReason, err)
+	}
+	return fmt.Errorf("revoker: %s %s: %w", what, cert, err)
+}
