@@ -332,9 +332,9 @@ func (a *Authority) Sign(ctx context.Context, req *Request) ([]byte, error) {
 // Invalidate drops the cached answers for a certificate whose status
 // changed, so the next request reads and signs its new status.
 //
-// HOOK(status-feed): the coordinator feeds store.StatusChangesAfter into
-// this (see Follow); until then a status change is seen when the cached
-// answer is re-signed, after at most a quarter of Validity.
+// HOOK(status-feed): the coordinator adapts store.StatusChangesAfter to a
+// ChangeFeed and runs Follow; until then a status change is seen when the
+// cached answer is re-signed, after at most a quarter of Validity.
 func (a *Authority) Invalidate(issuerID string, serial *big.Int) {
 	s := string(serial.Bytes())
 	a.mu.Lock()
@@ -432,6 +432,50 @@ func (a *Authority) Run(ctx context.Context, interval time.Duration) {
 			a.o.Log.Warn("ocsp: refresh", "signed", n, "err", err.Error())
 		} else if n > 0 {
 			a.o.Log.Debug("ocsp: refreshed", "signed", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Change is one certificate whose status changed, as the store's
+// status-change feed reports it.
+type Change struct {
+	Seq      int64
+	IssuerID string
+	Serial   *big.Int
+}
+
+// ChangeFeed returns up to limit changes with Seq > afterSeq, in order
+// (store.StatusChangesAfter, adapted, once it exists).
+type ChangeFeed func(ctx context.Context, afterSeq int64, limit int) ([]Change, error)
+
+// Follow polls feed every interval from afterSeq until ctx ends and
+// invalidates every changed certificate, so its next answer is read and
+// signed anew; a failed poll is retried at the next tick from where it
+// stopped.
+func (a *Authority) Follow(ctx context.Context, feed ChangeFeed, afterSeq int64, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			page, err := feed(ctx, afterSeq, pageSize)
+			if err != nil {
+				if ctx.Err() == nil {
+					a.o.Log.Warn("ocsp: status-change feed", "after", afterSeq, "err", err.Error())
+				}
+				break
+			}
+			for _, c := range page {
+				a.Invalidate(c.IssuerID, c.Serial)
+				afterSeq = max(afterSeq, c.Seq)
+			}
+			if len(page) < pageSize {
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():

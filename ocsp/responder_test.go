@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -294,4 +295,73 @@ func responseExtensions(t *testing.T, tbs []byte) []pkix.Extension {
 		t.Fatalf("ResponseData: %v", err)
 	}
 	return rd.Extensions
+}
+
+// Follow invalidates what the status-change feed reports, so a revocation
+// reaches the next answer without waiting for the re-sign.
+func TestFollowStatusChanges(t *testing.T) {
+	e := newEnv(t)
+	leaf, _ := e.leaf(t, true)
+	req, _ := xocsp.CreateRequest(leaf, e.p.Issuing, nil)
+	status := func() int {
+		_, b := post(t, e.url, "application/ocsp-request", req)
+		r, err := xocsp.ParseResponseForCert(b, leaf, e.p.Issuing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status
+	}
+	if s := status(); s != xocsp.Good {
+		t.Fatalf("status %d", s)
+	}
+	var mu sync.Mutex
+	var changes []ocsp.Change
+	feed := func(_ context.Context, after int64, limit int) ([]ocsp.Change, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []ocsp.Change
+		for _, c := range changes {
+			if c.Seq > after && len(out) < limit {
+				out = append(out, c)
+			}
+		}
+		return out, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.auth.Follow(ctx, feed, 0, 10*time.Millisecond); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if _, err := e.db.Exec(`UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = 1 WHERE serial = ?`,
+		time.Now().UnixMicro(), leaf.SerialNumber.Text(16)); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(); s != xocsp.Good {
+		t.Fatalf("changed before the feed said so: %d", s)
+	}
+	mu.Lock()
+	changes = append(changes, ocsp.Change{Seq: 1, IssuerID: caID, Serial: leaf.SerialNumber})
+	mu.Unlock()
+	// Bounded wait for the poller, not a speed assertion.
+	for deadline := time.Now().Add(30 * time.Second); status() != xocsp.Revoked; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the feed's change never reached the answer")
+		}
+	}
+}
+
+// An expired certificate keeps being answered with its real status.
+func TestExpiredKeepsStatus(t *testing.T) {
+	e := newEnv(t)
+	leaf, _ := e.leaf(t, true)
+	e.setNow(leaf.NotAfter.Add(365 * 24 * time.Hour))
+	req, _ := xocsp.CreateRequest(leaf, e.p.Issuing, nil)
+	_, b := post(t, e.url, "application/ocsp-request", req)
+	if r, err := xocsp.ParseResponseForCert(b, leaf, e.p.Issuing); err != nil || r.Status != xocsp.Good {
+		t.Fatalf("expired, good: %v %+v", err, r)
+	}
+	e.setStatus(t, leaf.SerialNumber, "revoked", leaf.NotBefore.Add(time.Minute), 3)
+	_, b = post(t, e.url, "application/ocsp-request", req)
+	if r, err := xocsp.ParseResponseForCert(b, leaf, e.p.Issuing); err != nil || r.Status != xocsp.Revoked || r.RevocationReason != 3 {
+		t.Fatalf("expired, revoked: %v %+v", err, r)
+	}
 }

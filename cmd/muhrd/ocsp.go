@@ -18,8 +18,9 @@ import (
 // key and one that degrades while the database is away (the cache keeps
 // answering).
 //
-// HOOK(status-feed): when store.StatusChangesAfter lands, poll it on e.svc
-// and call auth.Invalidate(issuerID, serial) for each change.
+// HOOK(status-feed): when store.StatusChangesAfter lands, adapt it to an
+// ocsp.ChangeFeed and start `go auth.Follow(e.svc, feed, latestSeq, interval)`
+// here, so a status change reaches the next answer within one poll.
 func mountOCSP(ctx context.Context, e *edge) error {
 	c := e.cfg.OCSP
 	auth, err := ocsp.New(ctx, ocsp.Options{Store: e.store, Keys: e.keys, Validity: c.Validity, Log: e.log})
