@@ -35,6 +35,7 @@ type Config struct {
 	HSM       HSM      `yaml:"hsm"`
 	HTTP      HTTP     `yaml:"http"`
 	TSA       TSA      `yaml:"tsa"`
+	OCSP      OCSP     `yaml:"ocsp"`
 	Issuance  Issuance `yaml:"issuance"`
 }
 
@@ -177,6 +178,7 @@ func (c *Config) applyDefaults() {
 		h.MaxBodyBytes = 64 << 10
 	}
 	c.TSA.applyDefaults()
+	c.OCSP.applyDefaults()
 }
 
 // ResolvePath makes p absolute relative to dir (p is returned as is when it
@@ -258,6 +260,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("hsm.sign_timeout: %v is outside (0, 5m]", c.HSM.SignTimeout)
 	}
 	if err := c.Issuance.validate(); err != nil {
+		return err
+	}
+	if err := c.OCSP.validate(); err != nil {
 		return err
 	}
 	return c.TSA.validate()

@@ -58,6 +58,9 @@ tsa:
   # Demo only: a laptop's clock may report itself unsynchronised; muhrd
   # warns about this at start. Production keeps require_sync on.
   require_sync: false
+ocsp:
+  # Answers the OCSP URL in every certificate's AIA, for every issuing CA.
+  enabled: true
 issuance:
   # Demo policy OID on a placeholder private arc; the PDS URLs are examples.
   policy_oid: 1.3.6.1.4.1.59999.1.1

@@ -138,7 +138,9 @@ func serve(ctx context.Context, cfg *config.Config, roles []role, log *slog.Logg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := server.New(server.Options{Registry: reg, Logger: log, HTTP: cfg.HTTP})
 	if st != nil {
-		srv.AddCheck(dbCheck(st, db))
+		chk := dbCheck(st, db)
+		chk.Degrades = dbOptional(roles)
+		srv.AddCheck(chk)
 	}
 	// Services live until the listeners have drained, not until the
 	// signal: a request in flight at shutdown still finds its ledger.

@@ -45,6 +45,9 @@ type role struct {
 	mount func(ctx context.Context, e *edge) error
 	// configured reports why muhrd.yaml keeps the role off (nil: on).
 	configured func(*config.Config) error
+	// servesWithoutDB: the role keeps answering while the database is away
+	// (ocsp, from its cache), so a database failure only degrades it.
+	servesWithoutDB bool
 }
 
 // listenerOfficer is the officers' mTLS listener, which the Officers issue
@@ -56,7 +59,8 @@ func roleTable() []role {
 	return []role{
 		{name: "ca", signers: []string{"ca"}, db: dbWrite, listeners: []string{listenerOfficer}},
 		{name: "ra", db: dbWrite, listeners: []string{listenerOfficer}},
-		{name: "ocsp", signers: []string{store.SignerRoleOCSP}, db: dbRead, listeners: []string{server.ListenerPublic}},
+		{name: "ocsp", signers: []string{store.SignerRoleOCSP}, db: dbRead, listeners: []string{server.ListenerPublic},
+			mount: mountOCSP, configured: ocspConfigured, servesWithoutDB: true},
 		{name: "tsa", signers: []string{store.SignerRoleTSA}, db: dbWrite, listeners: []string{server.ListenerPublic},
 			mount: mountTSA, configured: tsaConfigured},
 		{name: "repository", db: dbRead, listeners: []string{server.ListenerPublic}, mount: mountRepository},
@@ -152,6 +156,22 @@ func needs(roles []role) (signers []string, db dbAccess) {
 		db = max(db, r.db)
 	}
 	return signers, db
+}
+
+// dbOptional reports whether every selected role that uses the database
+// keeps serving without it: then the database check degrades, not downs.
+func dbOptional(roles []role) bool {
+	used := false
+	for _, r := range roles {
+		if r.db == dbNone {
+			continue
+		}
+		if !r.servesWithoutDB {
+			return false
+		}
+		used = true
+	}
+	return used
 }
 
 func roleNames(roles []role) []string {

@@ -28,14 +28,14 @@ const bogusDB = "  driver: sqlite\n  path: /nonexistent-dir/sub/muhr.db\n"
 // A role that is not built yet is refused at start, naming it, before
 // anything is opened (the database and module here do not exist).
 func TestRoleNotBuiltRefused(t *testing.T) {
-	for _, name := range []string{"ocsp", "ca", "ra"} {
+	for _, name := range []string{"ca", "ra"} {
 		code, stderr := runShort(t, "--config", writeConfig(t, bogusDB, tsaSection), "--roles", "tsa,"+name)
 		if code != exitUsage || !strings.Contains(stderr, "role "+name+" is not built yet") {
 			t.Errorf("--roles tsa,%s: exit %d:\n%s", name, code, stderr)
 		}
 	}
-	code, stderr := runShort(t, "--config", writeConfig(t, bogusDB, "roles: [repository, ocsp]\n"))
-	if code != exitUsage || !strings.Contains(stderr, "role ocsp is not built yet") {
+	code, stderr := runShort(t, "--config", writeConfig(t, bogusDB, "roles: [repository, ca]\n"))
+	if code != exitUsage || !strings.Contains(stderr, "role ca is not built yet") {
 		t.Errorf("roles: in muhrd.yaml: exit %d:\n%s", code, stderr)
 	}
 }
@@ -46,7 +46,8 @@ func TestRoleRefusals(t *testing.T) {
 		want string
 	}{
 		{[]string{"--roles", "tsa,nope"}, `unknown role "nope"`},
-		{[]string{"--roles", "tsa"}, "role tsa: tsa.enabled is false"}, // no tsa section
+		{[]string{"--roles", "tsa"}, "role tsa: tsa.enabled is false"},    // no tsa section
+		{[]string{"--roles", "ocsp"}, "role ocsp: ocsp.enabled is false"}, // no ocsp section
 	}
 	for _, c := range cases {
 		code, stderr := runShort(t, append([]string{"--config", writeConfig(t, bogusDB)}, c.args...)...)
@@ -66,6 +67,21 @@ func TestDefaultRolesAndNeeds(t *testing.T) {
 	signers, db := needs(sel)
 	if !slices.Equal(signers, []string{store.SignerRoleTSA}) || db != dbWrite {
 		t.Fatalf("tsa+repository need %v, %v", signers, db)
+	}
+	// With ocsp on too: the OCSP signers join and the database check
+	// still downs (the TSA cannot work without the database).
+	both := &config.Config{TSA: config.TSA{Enabled: true}, OCSP: config.OCSP{Enabled: true}}
+	sel, err = selectRoles(table, nil, both)
+	if err != nil || strings.Join(roleNames(sel), ",") != "ocsp,tsa,repository" {
+		t.Fatalf("default roles with the TSA and OCSP on: %v %v", roleNames(sel), err)
+	}
+	if signers, _ := needs(sel); !slices.Equal(signers, []string{store.SignerRoleOCSP, store.SignerRoleTSA}) || dbOptional(sel) {
+		t.Fatalf("ocsp+tsa+repository need %v, db optional %v", signers, dbOptional(sel))
+	}
+	// ocsp alone answers from its cache: a database failure degrades.
+	sel, err = selectRoles(table, []string{"ocsp"}, both)
+	if err != nil || !dbOptional(sel) {
+		t.Fatalf("ocsp alone: %v, db optional %v", err, dbOptional(sel))
 	}
 	sel, err = selectRoles(table, nil, &config.Config{})
 	if err != nil || strings.Join(roleNames(sel), ",") != "repository" {

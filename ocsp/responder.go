@@ -1,0 +1,154 @@
+package ocsp
+
+import (
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/muhr-pki/muhr/httpx"
+)
+
+// GETPrefix is the raw-path route of GET requests: /ocsp/<base64>.
+const GETPrefix = "/ocsp/"
+
+// Responder is the http.Handler of POST /ocsp and GET /ocsp/<base64>
+// (RFC 6960 appendix A, RFC 5019). Failures of the request or of ours are
+// OCSP error responses with HTTP 200, as clients expect; only a body over
+// MaxRequestBytes (413) and a wrong content type (415) are HTTP errors.
+type Responder struct {
+	src   Source
+	log   *slog.Logger
+	clock func() time.Time
+}
+
+// NewResponder serves answers from src.
+func NewResponder(src Source, log *slog.Logger) *Responder {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Responder{src: src, log: log, clock: time.Now}
+}
+
+func (rs *Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var der []byte
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		var ok bool
+		if der, ok = decodeGET(httpx.RawTail(r, GETPrefix)); !ok {
+			rs.fail(w, MalformedRequest)
+			return
+		}
+	case http.MethodPost:
+		if ct := r.Header.Get("Content-Type"); ct != "" {
+			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/ocsp-request" {
+				http.Error(w, "Content-Type must be application/ocsp-request", http.StatusUnsupportedMediaType)
+				return
+			}
+		}
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "request over 64 KiB", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err != nil {
+			rs.fail(w, MalformedRequest)
+			return
+		}
+		der = b
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	req, err := ParseRequest(der)
+	if err != nil {
+		rs.log.Debug("ocsp: malformed request", "err", err.Error())
+		rs.fail(w, MalformedRequest)
+		return
+	}
+	// One CertID and no nonce: the pre-signed answer, cacheable on GET.
+	if len(req.CertIDs) == 1 && req.Nonce == nil {
+		c, err := rs.src.Response(r.Context(), req.CertIDs[0])
+		if err != nil {
+			rs.failErr(w, err)
+			return
+		}
+		h := w.Header()
+		if r.Method != http.MethodPost {
+			age := int(c.NextUpdate.Sub(rs.clock()) / time.Second)
+			h.Set("Cache-Control", "max-age="+strconv.Itoa(max(age, 0))+", public, no-transform, must-revalidate")
+			h.Set("Last-Modified", c.ThisUpdate.UTC().Format(http.TimeFormat))
+			h.Set("Expires", c.NextUpdate.UTC().Format(http.TimeFormat))
+			h.Set("ETag", c.ETag)
+			if inm := r.Header.Get("If-None-Match"); inm != "" && inm == c.ETag {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		} else {
+			h.Set("Cache-Control", "no-cache")
+		}
+		rs.write(w, r, c.DER)
+		return
+	}
+	b, err := rs.src.Sign(r.Context(), req)
+	if err != nil {
+		rs.failErr(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	rs.write(w, r, b)
+}
+
+func (rs *Responder) write(w http.ResponseWriter, r *http.Request, der []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/ocsp-response")
+	h.Set("Content-Length", strconv.Itoa(len(der)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(der)
+	}
+}
+
+func (rs *Responder) failErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		rs.fail(w, Unauthorized)
+	case errors.Is(err, ErrUnavailable):
+		rs.log.Warn("ocsp: try later", "err", err.Error())
+		rs.fail(w, TryLater)
+	default:
+		rs.log.Error("ocsp: internal error", "err", err.Error())
+		rs.fail(w, InternalError)
+	}
+}
+
+func (rs *Responder) fail(w http.ResponseWriter, s ResponseStatus) {
+	b := ErrorResponse(s)
+	h := w.Header()
+	h.Set("Content-Type", "application/ocsp-response")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// decodeGET reads the base64 of a GET path: the path is percent-decoded
+// once already (so %2B, %2F, %3D arrive as + / =); padding may be missing.
+// A leading "/" (clients joining a URL ending in "/" with one more) is
+// dropped, since base64 of a DER SEQUENCE never starts with "/".
+func decodeGET(s string) ([]byte, bool) {
+	s = strings.TrimPrefix(s, "/")
+	s = strings.TrimRight(s, "=")
+	if s == "" || len(s) > base64.RawStdEncoding.EncodedLen(MaxRequestBytes) {
+		return nil, false
+	}
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	return b, err == nil
+}
