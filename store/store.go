@@ -150,7 +150,7 @@ type RevokedEntry struct {
 // certificates: it changes when one is revoked, held or released, so a CRL
 // producer can poll it to know a new CRL is due.
 type RevocationState struct {
-	Count     int64
+	Count    int64
 	LatestAt time.Time // the newest revocation time; zero when Count is 0
 }
 
