@@ -334,4 +334,3 @@ func verifyDigest(pub crypto.PublicKey, h crypto.Hash, digest, sig []byte) error
 	}
 	return fmt.Errorf("no verifier for %T", pub)
 }
-

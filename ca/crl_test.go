@@ -117,7 +117,7 @@ func TestCRLEntriesVerifiedByOpenSSL(t *testing.T) {
 			c.add(t, q, 0x1005, later, store.CertStatusValid, hourAgo, nil)
 			c.add(t, q, 0x1006, past, store.CertStatusRevoked, hourAgo, ip(4)) // expired: stays (ExpiredCertsOnCRL)
 			c.add(t, q, 0x1007, later, store.CertStatusOnHold, hourAgo, ip(6))
-			c.setStatus(t, q, 0x1007, store.CertStatusValid, nil, nil) // hold lifted: leaves the CRL
+			c.setStatus(t, q, 0x1007, store.CertStatusValid, nil, nil)                    // hold lifted: leaves the CRL
 			c.add(t, "root-demo", 0x2001, past, store.CertStatusRevoked, hourAgo, ip(5))  // expired under a non-qualified CA: dropped
 			c.add(t, "root-demo", 0x2002, later, store.CertStatusRevoked, hourAgo, ip(3)) // affiliationChanged
 
@@ -255,4 +255,3 @@ func TestCRLRefusesBadRows(t *testing.T) {
 		t.Fatal("8 days validity accepted")
 	}
 }
-
