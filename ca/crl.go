@@ -33,8 +33,10 @@ const (
 	// of 100,000 entries does not parse 100,000 entries twice.
 	crlLintSample = 200
 	// crlNumberTries bounds the retries when another producer took the
-	// number first.
-	crlNumberTries = 5
+	// number first. Each refusal means another CRL was stored, so with up
+	// to crlNumberTries producers at once (one under the lease, plus
+	// `muhr crl generate` runs) every one gets a number.
+	crlNumberTries = 10
 )
 
 // ErrCRL marks a CRL that could not be made from what the store holds.

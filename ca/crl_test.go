@@ -30,14 +30,18 @@ type crlCenter struct {
 	certs map[string][]byte // CA id -> DER
 }
 
-func newCRLCenter(t *testing.T, open func(t testing.TB) store.Store, pg bool) *crlCenter {
+func newCRLCenter(t testing.TB, open func(t testing.TB) store.Store, pg bool) *crlCenter {
 	t.Helper()
 	ctx := context.Background()
 	st := open(t)
 	if err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	keys := openToken(t)
+	keys, err := pkcs11.Open(ctx, testpki.SoftHSM(t).Config(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
 	made, err := (&ca.Ceremony{Keys: keys, Store: st, PublicURL: "http://127.0.0.1:8080"}).Run(ctx, demoPlan(t))
 	if err != nil {
 		t.Fatal(err)
