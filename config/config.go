@@ -36,6 +36,7 @@ type Config struct {
 	HTTP      HTTP     `yaml:"http"`
 	TSA       TSA      `yaml:"tsa"`
 	Issuance  Issuance `yaml:"issuance"`
+	CRL       CRL      `yaml:"crl"`
 }
 
 // Log configures log/slog.
