@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/muhr-pki/muhr/store"
@@ -47,8 +48,12 @@ type CRLProducer struct {
 	Poll time.Duration
 	// LeaseTTL is how long the lease lasts unrenewed (0: 3 × Poll).
 	LeaseTTL time.Duration
-	Log      *slog.Logger
-	Now      func() time.Time
+	// CAs limits the producer to these CA ids (empty: every active CA), so
+	// a CA whose key is not on this token (an offline root) is left to
+	// `muhr crl generate --ca ID` at its ceremony.
+	CAs []string
+	Log *slog.Logger
+	Now func() time.Time
 
 	trigger chan struct{}
 	holding bool
@@ -170,7 +175,7 @@ func (p *CRLProducer) Tick(ctx context.Context) ([]CRLResult, error) {
 	var made []CRLResult
 	var errs []error
 	for _, c := range cas {
-		if c.Status != store.CAStatusActive {
+		if c.Status != store.CAStatusActive || len(p.CAs) > 0 && !slices.Contains(p.CAs, c.ID) {
 			continue
 		}
 		res, err := p.produce(ctx, c.ID)

@@ -164,3 +164,15 @@ func equalMap(a, b map[string]int64) bool {
 	}
 	return true
 }
+
+// A producer limited to some CAs (the others' keys are offline) makes only
+// theirs.
+func TestCRLProducerOnlyItsCAs(t *testing.T) {
+	c := newCRLCenter(t, backends(t)["sqlite"], false)
+	clk := &clock{t: time.Now()}
+	p := producer(c, c.st, "p1", clk)
+	p.CAs = []string{"qca-demo", "svc-demo"}
+	if got := tick(t, p); !equalMap(got, map[string]int64{"qca-demo": 2, "svc-demo": 2}) {
+		t.Fatalf("made %v", got)
+	}
+}

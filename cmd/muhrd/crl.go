@@ -25,21 +25,30 @@ func crlConfigured(c *config.Config) error {
 // runs one; the "crl" lease in the database lets one of them produce, and
 // another takes over when its holder stops renewing. The CRLs are served
 // by the repository role from the store, so every muhrd serves the latest.
-// Each active CA's key must be on the token at start, and shows in health.
+// The CAs whose keys are on the token are produced for, and their keys
+// show in health; an active CA without its key is named in a warning.
 func mountCA(ctx context.Context, e *edge) error {
 	c := e.cfg.CRL.Effective()
 	cas, err := e.store.ListCAs(ctx)
 	if err != nil {
 		return err
 	}
+	var ids []string
 	for _, row := range cas {
 		if row.Status != store.CAStatusActive {
 			continue
 		}
 		if _, err := e.keys.Signer(ctx, row.KeyLabel); err != nil {
-			return fmt.Errorf("CA %s: key %s: %w", row.ID, row.KeyLabel, err)
+			// An offline root's key is not on the online token: its CRL is
+			// made at its ceremony with muhr crl generate --ca.
+			e.log.Warn("crl: CA key not on this token; its CRL is not produced here", "ca", row.ID, "key", row.KeyLabel, "err", err.Error())
+			continue
 		}
 		e.useKey(row.KeyLabel)
+		ids = append(ids, row.ID)
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("no active CA has its key on token %s", e.cfg.HSM.TokenLabel)
 	}
 	holder, err := holderID()
 	if err != nil {
@@ -48,7 +57,7 @@ func mountCA(ctx context.Context, e *edge) error {
 	log := e.log.With("role", "ca")
 	p := &ca.CRLProducer{
 		Gen:   &ca.CRLGenerator{Store: e.store, Keys: e.keys, Validity: c.Validity, RootValidity: c.RootValidity, Actor: "muhrd"},
-		Store: e.store, Holder: holder, Interval: c.Interval, Poll: c.Poll, LeaseTTL: e.cfg.CRL.LeaseTTL(), Log: log,
+		Store: e.store, Holder: holder, Interval: c.Interval, Poll: c.Poll, LeaseTTL: e.cfg.CRL.LeaseTTL(), CAs: ids, Log: log,
 	}
 	done := make(chan struct{})
 	go func() {
@@ -58,7 +67,7 @@ func mountCA(ctx context.Context, e *edge) error {
 	// The producer stops with the services (a CRL being signed finishes
 	// and is stored) and gives up its lease before the store closes.
 	e.onClose(func() { <-done })
-	log.Info("crl: producer started", "holder", holder, "interval", c.Interval, "validity", c.Validity,
+	log.Info("crl: producer started", "cas", ids, "holder", holder, "interval", c.Interval, "validity", c.Validity,
 		"root_validity", c.RootValidity, "poll", c.Poll, "lease_ttl", e.cfg.CRL.LeaseTTL())
 	return nil
 }
