@@ -37,6 +37,7 @@ type Config struct {
 	TSA       TSA      `yaml:"tsa"`
 	OCSP      OCSP     `yaml:"ocsp"`
 	Issuance  Issuance `yaml:"issuance"`
+	CRL       CRL      `yaml:"crl"`
 }
 
 // Log configures log/slog.

@@ -135,11 +135,60 @@ type AuditRecord struct {
 // MaxLookup bounds the keys one GetCertificates or GetTSATokens call takes.
 const MaxLookup = 500
 
+// RevokedEntry is one revoked or held certificate as a CRL lists it.
+type RevokedEntry struct {
+	Serial    *big.Int
+	Status    string // CertStatusRevoked or CertStatusOnHold
+	RevokedAt time.Time
+	// Reason is the RFC 5280 CRLReason; nil when none was recorded.
+	Reason *int
+	// InvalidityDate is when the key is known or suspected to have been
+	// compromised (a revocation's --compromise-time); nil when not known.
+	InvalidityDate *time.Time
+	NotAfter       time.Time // the certificate's, for dropping expired entries
+}
+
+// RevocationState is a cheap summary of an issuer's revoked and held
+// certificates: it changes when one is revoked, held or released, so a CRL
+// producer can poll it to know a new CRL is due.
+type RevocationState struct {
+	Count    int64
+	LatestAt time.Time // the newest revocation time; zero when Count is 0
+}
+
+// CRLReader holds the queries a CRL is made from.
+type CRLReader interface {
+	// RevokedAfter returns up to limit revoked or held certificates of the
+	// issuer whose serial follows after (nil: from the first), in key order
+	// (the serial's lowercase hex as the database compares text), so a CRL
+	// of any size is written a page at a time.
+	RevokedAfter(ctx context.Context, issuerID string, after *big.Int, limit int) ([]RevokedEntry, error)
+	// RevocationState summarises the issuer's revoked and held certificates.
+	RevocationState(ctx context.Context, issuerID string) (RevocationState, error)
+	// NextCRLNumber is one more than the issuer's highest CRL number (1 when
+	// it has none). Two producers may both get it: InsertCRL refuses the
+	// second with ErrExists and that one retries with a fresh number.
+	NextCRLNumber(ctx context.Context, issuerID string) (*big.Int, error)
+}
+
+// Leases gives a named job (the CRL producer) to one process at a time.
+// Times are the caller's clock; holders on several hosts need synchronised
+// clocks (the center requires NTP) and a TTL well above their skew.
+type Leases interface {
+	// AcquireLease takes the lease for holder until now+ttl when it is free,
+	// expired or already holder's (a renewal), in one statement; false
+	// (and nil) when another holder has it.
+	AcquireLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	// ReleaseLease gives the lease up if holder has it.
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
 // Reader holds the queries available both inside and outside a transaction.
 type Reader interface {
 	IssuanceReader
 	TSAReader
 	StatusReader
+	CRLReader
 	GetCA(ctx context.Context, id string) (CA, error)
 	ListCAs(ctx context.Context) ([]CA, error)
 	GetCertificate(ctx context.Context, issuerID string, serial *big.Int) (Certificate, error)
@@ -204,6 +253,7 @@ type Store interface {
 	// transaction on SQLite in WAL mode), so a walk over several tables is
 	// consistent while others keep writing. It takes no write lock.
 	ReadSnapshot(ctx context.Context, fn func(ctx context.Context, r Reader) error) error
+	Leases
 	// InTx runs fn in one transaction: committed if fn returns nil, rolled
 	// back otherwise.
 	InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error

@@ -30,6 +30,7 @@ func newRootCmd() *cobra.Command {
 		newCeremonyCmd(),
 		newDevCmd(),
 		newTSACmd(),
+		newCRLCmd(),
 	)
 	return root
 }

@@ -57,7 +57,10 @@ const listenerOfficer = "officer"
 // roleTable lists every role muhrd knows, in the order they mount.
 func roleTable() []role {
 	return []role{
-		{name: "ca", signers: []string{"ca"}, db: dbWrite, listeners: []string{listenerOfficer}},
+		// ca: the CRL producer (crl: in muhrd.yaml) with the CA keys; its
+		// issuance API on the officers' listener comes with the Officers issue.
+		{name: "ca", signers: []string{"ca"}, db: dbWrite, listeners: []string{listenerOfficer},
+			mount: mountCA, configured: crlConfigured},
 		{name: "ra", db: dbWrite, listeners: []string{listenerOfficer}},
 		{name: "ocsp", signers: []string{store.SignerRoleOCSP}, db: dbRead, listeners: []string{server.ListenerPublic},
 			mount: mountOCSP, configured: ocspConfigured, servesWithoutDB: true},

@@ -51,6 +51,11 @@ func runContract(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AuditAppendRolledBack", testAuditRolledBack},
 		{"AuditRecordsPaging", testAuditPaging},
 		{"AuditConcurrentAppends", testAuditConcurrent},
+		{"RevokedAfter", testRevokedAfter},
+		{"RevocationState", testRevocationState},
+		{"NextCRLNumber", testNextCRLNumber},
+		{"Lease", testLease},
+		{"LeaseRace", testLeaseRace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
