@@ -34,8 +34,8 @@ func TestRoleNotBuiltRefused(t *testing.T) {
 			t.Errorf("--roles tsa,%s: exit %d:\n%s", name, code, stderr)
 		}
 	}
-	code, stderr := runShort(t, "--config", writeConfig(t, bogusDB, "roles: [repository, ca]\n"))
-	if code != exitUsage || !strings.Contains(stderr, "role ca is not built yet") {
+	code, stderr := runShort(t, "--config", writeConfig(t, bogusDB, "roles: [repository, ra]\n"))
+	if code != exitUsage || !strings.Contains(stderr, "role ra is not built yet") {
 		t.Errorf("roles: in muhrd.yaml: exit %d:\n%s", code, stderr)
 	}
 }
