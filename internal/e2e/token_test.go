@@ -63,12 +63,22 @@ func buildBinaries(t *testing.T) (muhr, muhrd string) {
 // demo is a center like the quickstart's, made with the built binaries.
 type demo struct {
 	home, cfg, addr string
+	ops             string // operations listener
 	tokens          string // SoftHSM2 directories.tokendir
 	muhr, muhrd     string
 	env             []string
 }
 
+// sqliteDB is the quickstart's database stanza.
+const sqliteDB = "database:\n  driver: sqlite\n  path: muhr.db\n"
+
 func newDemo(t *testing.T) *demo {
+	t.Helper()
+	return newDemoDB(t, sqliteDB)
+}
+
+// newDemoDB is newDemo with another database: stanza of muhrd.yaml.
+func newDemoDB(t *testing.T, database string) *demo {
 	t.Helper()
 	testpki.Tool(t, "openssl")
 	module := testpki.SoftHSMModule()
@@ -78,7 +88,7 @@ func newDemo(t *testing.T) *demo {
 	muhr, muhrd := buildBinaries(t)
 	home := t.TempDir()
 	d := &demo{home: home, cfg: filepath.Join(home, "muhrd.yaml"), addr: freeAddr(t),
-		tokens: filepath.Join(home, "softhsm", "tokens"), muhr: muhr, muhrd: muhrd}
+		ops: freeAddr(t), tokens: filepath.Join(home, "softhsm", "tokens"), muhr: muhr, muhrd: muhrd}
 	conf := filepath.Join(home, "softhsm2.conf")
 	d.env = append(os.Environ(), "SOFTHSM2_CONF="+conf)
 	for _, p := range []string{d.tokens, filepath.Join(home, "secrets")} {
@@ -91,8 +101,10 @@ func newDemo(t *testing.T) *demo {
 	os.WriteFile(filepath.Join(home, "secrets", "user.pin"), []byte("user-"+fmt.Sprint(rand.Uint64())+"\n"), 0o600)
 	d.run(t, "hsm", "init-token", "--module", module, "--label", "muhr-demo",
 		"--so-pin-file", filepath.Join(home, "secrets", "so.pin"), "--pin-file", filepath.Join(home, "secrets", "user.pin"))
-	yaml := "listen: " + d.addr + "\npublic_url: http://" + d.addr + "\nlog:\n  level: warn\n" +
-		"database:\n  driver: sqlite\n  path: muhr.db\n" +
+	// The operations listener gets a free port too: its default
+	// (127.0.0.1:9090) may be taken by a quickstart running on the machine.
+	yaml := "listen: " + d.addr + "\nops_listen: " + d.ops + "\npublic_url: http://" + d.addr + "\nlog:\n  level: warn\n" +
+		database +
 		"hsm:\n  module: " + module + "\n  token_label: muhr-demo\n  pin_file: secrets/user.pin\n  sessions: 4\n  softhsm2_conf: softhsm2.conf\n" +
 		"tsa:\n  enabled: true\n  signer_ca: qca-demo\n  require_sync: false\n" +
 		"issuance:\n  policy_oid: 1.3.6.1.4.1.59999.1.1\n  pds:\n    - {url: https://muhr.example.tj/pds/en.pdf, language: en}\n"
