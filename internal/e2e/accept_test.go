@@ -29,9 +29,101 @@ func TestAcceptanceSQLite(t *testing.T) {
 	t.Run("HealthDatabaseWriteLocked", func(t *testing.T) { healthDatabaseWriteLocked(t, d) })
 	t.Run("HealthTokenGoneShowsOnlyCodes", func(t *testing.T) { healthTokenGone(t, d) })
 	t.Run("HostileInput", func(t *testing.T) { hostileInput(t, d) })
+	t.Run("ThousandConcurrentProbes", func(t *testing.T) { thousandProbes(t, d) })
 	m.noPanic(t)
-	m.stop(t)
+	t.Run("SIGTERMDrainsTimestamps", func(t *testing.T) { sigtermDrains(t, d, m) })
 	t.Run("Kill9UnderLoad", func(t *testing.T) { kill9UnderLoad(t, d) })
+}
+
+// 1,000 concurrent probes of the public /healthz on the built muhrd: all
+// 200 (a load balancer scraping hard never sees the center flap).
+func thousandProbes(t *testing.T, d *demo) {
+	const n = 1000
+	codes := make([]int, n)
+	tr := &http.Transport{MaxIdleConnsPerHost: n}
+	defer tr.CloseIdleConnections()
+	c := http.Client{Transport: tr, Timeout: 30 * time.Second}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			resp, err := c.Get("http://" + d.addr + "/healthz")
+			if err != nil {
+				codes[i] = -1
+				return
+			}
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		})
+	}
+	close(start) // all at once
+	wg.Wait()
+	bad := map[int]int{}
+	for _, c := range codes {
+		if c != http.StatusOK {
+			bad[c]++
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("of %d concurrent probes, not 200 (code: count, -1 = connection error): %v", n, bad)
+	}
+}
+
+// SIGTERM while relying parties timestamp: every answer is a granted token
+// that is in the ledger, or a clean refusal; muhrd exits 0. (Issue 8 part
+// 6: in-flight requests used to fail with "ledger closed".)
+func sigtermDrains(t *testing.T, d *demo, m *daemon) {
+	db := d.openDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var got []released
+	var refusals []string
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				r, err := timestampOnce(ctx, "http://"+d.addr, []byte(fmt.Sprint("drain ", rand.Uint64())))
+				mu.Lock()
+				switch {
+				case err == nil:
+					got = append(got, r)
+				case errors.Is(err, errRejected):
+					refusals = append(refusals, err.Error())
+				case strings.Contains(err.Error(), "POST /tsa:"):
+					refusals = append(refusals, err.Error())
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	before := len(got)
+	mu.Unlock()
+	m.stop(t)
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	if before == 0 {
+		t.Fatal("no timestamps before SIGTERM")
+	}
+	for _, r := range refusals {
+		if strings.Contains(r, "ledger closed") || strings.Contains(r, ": 5") {
+			t.Errorf("answer during shutdown: %s", r)
+		}
+	}
+	for _, r := range got {
+		if n := db.count(t, "SELECT count(*) FROM tsa_tokens WHERE serial = ?", r.serial); n != 1 {
+			t.Fatalf("token %s released during shutdown is not in the ledger", r.serial)
+		}
+	}
+	m.noPanic(t)
+	t.Logf("%d tokens before SIGTERM, %d in all, %d refusals during shutdown", before, len(got), len(refusals))
 }
 
 func TestAcceptancePostgres(t *testing.T) {
