@@ -33,7 +33,9 @@ func TestRawRouteOverARealSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, server.Listener{Name: server.ListenerPublic, Net: ln, Handler: srv.Handler()}) }()
+	go func() {
+		done <- srv.Run(ctx, server.Listener{Name: server.ListenerPublic, Net: ln, Handler: srv.Handler()})
+	}()
 	defer func() { cancel(); <-done }()
 
 	raw := func(path string) (int, string, string) {
