@@ -46,6 +46,7 @@ type Prepared struct {
 	reqHash   [32]byte // fingerprint of the request's content
 	profile   string   // name/version recorded with the certificate
 	lintedTBS []byte   // RawTBSCertificate of the certificate that was linted
+	subject   string   // the linted certificate's subject, readable (RFC 4514, UTF-8)
 	existing  *x509.Certificate
 }
 
@@ -129,7 +130,7 @@ func (i *Issuer) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 		return nil, fmt.Errorf("issuer: linted certificate: %w", err)
 	}
 	return &Prepared{issuer: i, req: req, tmpl: tmpl, pub: checked.pub, spkiHash: hash, reqHash: fp, profile: name,
-		lintedTBS: lc.RawTBSCertificate}, nil
+		lintedTBS: lc.RawTBSCertificate, subject: policy.SubjectString(lc.RawSubject)}, nil
 }
 
 // already returns a Prepared holding the request's certificate when it was
@@ -222,7 +223,7 @@ func (i *Issuer) Issue(ctx context.Context, p *Prepared) (*x509.Certificate, err
 			return err
 		}
 		_, err := audit.Append(ctx, tx, now, audit.Entry{Actor: p.req.Actor, Action: "issuance.intent", Object: obj,
-			Details: map[string]any{"request": p.req.ID, "profile": p.profile, "subject": p.tmpl.Subject.String(),
+			Details: map[string]any{"request": p.req.ID, "profile": p.profile, "subject": p.subject,
 				"spki_sha256": fmt.Sprintf("%x", p.spkiHash), "holder": holder}})
 		return err
 	})
@@ -280,7 +281,7 @@ func (i *Issuer) Issue(ctx context.Context, p *Prepared) (*x509.Certificate, err
 			return err
 		}
 		_, err := audit.Append(ctx, tx, done, audit.Entry{Actor: p.req.Actor, Action: "cert.issue", Object: obj,
-			Details: map[string]any{"request": p.req.ID, "profile": p.profile, "subject": cert.Subject.String(),
+			Details: map[string]any{"request": p.req.ID, "profile": p.profile, "subject": policy.SubjectString(cert.RawSubject),
 				"sha256": Fingerprint(der), "not_after": cert.NotAfter.UTC().Format("2006-01-02T15:04:05Z")}})
 		return err
 	})
