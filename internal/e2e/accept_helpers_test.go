@@ -284,6 +284,11 @@ type released struct {
 
 var errRejected = errors.New("TSA rejection")
 
+// parseMu serialises digitorus/timestamp's parsing: its BER decoder
+// (digitorus/pkcs7 ber.go) keeps a package-level indent counter, a data
+// race when two goroutines parse at once.
+var parseMu sync.Mutex
+
 func timestampOnce(ctx context.Context, base string, data []byte) (released, error) {
 	q, err := timestamp.CreateRequest(bytes.NewReader(data), &timestamp.RequestOptions{Hash: crypto.SHA256, Certificates: true})
 	if err != nil {
@@ -303,7 +308,9 @@ func timestampOnce(ctx context.Context, base string, data []byte) (released, err
 	if resp.StatusCode != http.StatusOK {
 		return released{}, fmt.Errorf("POST /tsa: %d %s", resp.StatusCode, body)
 	}
+	parseMu.Lock()
 	ts, err := timestamp.ParseResponse(body)
+	parseMu.Unlock()
 	if err != nil {
 		return released{}, fmt.Errorf("%w: %v", errRejected, err)
 	}
