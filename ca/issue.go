@@ -229,6 +229,16 @@ func (i *Issuer) Issue(ctx context.Context, p *Prepared) (*x509.Certificate, err
 	})
 	switch {
 	case errors.Is(err, store.ErrKeyInUse):
+		// The same request racing itself (two processes given the same
+		// inputs at once) may hit the key's index before the request id's:
+		// that is this request in progress or done, not a key reused.
+		q, aerr := i.already(ctx, p.req.ID, p.reqHash, p.spkiHash)
+		if aerr != nil {
+			return nil, aerr
+		}
+		if q != nil {
+			return q.existing, nil
+		}
 		return nil, fmt.Errorf("%w: another request took this key at the same moment; the subscriber must generate a new key", ErrKeyReused)
 	case errors.Is(err, store.ErrExists):
 		// Another issuance of this request won the race.
