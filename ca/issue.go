@@ -46,6 +46,7 @@ type Prepared struct {
 	reqHash   [32]byte // fingerprint of the request's content
 	profile   string   // name/version recorded with the certificate
 	lintedTBS []byte   // RawTBSCertificate of the certificate that was linted
+	subject   string   // the linted certificate's subject, readable (RFC 4514, UTF-8)
 	existing  *x509.Certificate
 }
 
@@ -129,7 +130,7 @@ func (i *Issuer) Prepare(ctx context.Context, req Request) (*Prepared, error) {
 		return nil, fmt.Errorf("issuer: linted certificate: %w", err)
 	}
 	return &Prepared{issuer: i, req: req, tmpl: tmpl, pub: checked.pub, spkiHash: hash, reqHash: fp, profile: name,
-		lintedTBS: lc.RawTBSCertificate}, nil
+		lintedTBS: lc.RawTBSCertificate, subject: policy.SubjectString(lc.RawSubject)}, nil
 }
 
 // already returns a Prepared holding the request's certificate when it was
@@ -222,12 +223,22 @@ func (i *Issuer) Issue(ctx context.Context, p *Prepared) (*x509.Certificate, err
 			return err
 		}
 		_, err := audit.Append(ctx, tx, now, audit.Entry{Actor: p.req.Actor, Action: "issuance.intent", Object: obj,
-			Details: map[string]any{"request": p.req.ID, "profile": p.profile, "subject": policy.SubjectString(p.tmpl.RawSubject),
+			Details: map[string]any{"request": p.req.ID, "profile": p.profile, "subject": p.subject,
 				"spki_sha256": fmt.Sprintf("%x", p.spkiHash), "holder": holder}})
 		return err
 	})
 	switch {
 	case errors.Is(err, store.ErrKeyInUse):
+		// The same request racing itself (two processes given the same
+		// inputs at once) may hit the key's index before the request id's:
+		// that is this request in progress or done, not a key reused.
+		q, aerr := i.already(ctx, p.req.ID, p.reqHash, p.spkiHash)
+		if aerr != nil {
+			return nil, aerr
+		}
+		if q != nil {
+			return q.existing, nil
+		}
 		return nil, fmt.Errorf("%w: another request took this key at the same moment; the subscriber must generate a new key", ErrKeyReused)
 	case errors.Is(err, store.ErrExists):
 		// Another issuance of this request won the race.

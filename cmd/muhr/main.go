@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/muhr-pki/muhr/errkind"
+	"github.com/muhr-pki/muhr/store"
 )
 
 func newRootCmd() *cobra.Command {
@@ -53,7 +55,7 @@ const (
 	exitInvalid     = 2 // bad input or usage: the same command will fail again
 	exitForbidden   = 3 // not allowed (PIN refused, policy)
 	exitNotFound    = 4 // no such CA, key, token serial...
-	exitConflict    = 5 // clashes with the current state (exists, in progress)
+	exitConflict    = 5 // clashes with the current state (exists, in progress, schema behind)
 	exitUnavailable = 6 // a dependency is down (database, HSM, clock): retry later
 )
 
@@ -62,6 +64,11 @@ const (
 // to do next.
 func exitFor(err error) (code int, msg string) {
 	msg = "muhr: " + err.Error()
+	if errors.Is(err, store.ErrSchemaBehind) {
+		// Unavailable to the store, but retrying never helps: the message
+		// names the command that migrates. The state clashes (exit 5).
+		return exitConflict, msg
+	}
 	switch errkind.Of(err) {
 	case errkind.Invalid:
 		return exitInvalid, msg

@@ -39,6 +39,12 @@ func TestExitFor(t *testing.T) {
 	if _, msg := exitFor(fmt.Errorf("x: %w", store.ErrUnavailable)); !strings.Contains(msg, "retry") {
 		t.Errorf("unavailable without a hint: %q", msg)
 	}
+	// A schema that is behind does not come back by waiting: no advice to
+	// retry (its message names `muhr db migrate`), and not exit 6.
+	behind := fmt.Errorf("open database: %w; run `muhr db migrate --config x` first", store.ErrSchemaBehind)
+	if code, msg := exitFor(behind); code != exitConflict || strings.Contains(msg, "retry") {
+		t.Errorf("schema behind: exit %d %q; want %d and no advice to retry", code, msg, exitConflict)
+	}
 }
 
 // A wrong flag is invalid input (exit 2), not an internal error.

@@ -78,7 +78,7 @@ func runWith(ctx context.Context, args []string, stderr io.Writer, table []role,
 		return exitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level(cfg.Log.Level)}))
-	if err := serve(ctx, cfg, roles, log, ready); err != nil {
+	if err := serve(ctx, *cfgPath, cfg, roles, log, ready); err != nil {
 		log.Error("muhrd stopped", "err", err.Error())
 		fmt.Fprintln(stderr, "muhrd:", err)
 		return exitError
@@ -100,7 +100,7 @@ func level(s string) slog.Level {
 // in-flight requests; then the services close (the TSA ledger, the clock
 // guard); then the token and the store (deferred, so also on every error
 // path).
-func serve(ctx context.Context, cfg *config.Config, roles []role, log *slog.Logger, ready func(map[string]net.Addr)) error {
+func serve(ctx context.Context, cfgPath string, cfg *config.Config, roles []role, log *slog.Logger, ready func(map[string]net.Addr)) error {
 	signers, db := needs(roles)
 	var st store.Store
 	var err error
@@ -111,8 +111,8 @@ func serve(ctx context.Context, cfg *config.Config, roles []role, log *slog.Logg
 		st, err = center.OpenStore(ctx, cfg.Database, center.Migrating())
 	case dbRead:
 		// A reading process does not migrate: it refuses a schema that is
-		// behind, naming the command that migrates.
-		st, err = center.OpenStore(ctx, cfg.Database)
+		// behind, naming the command that migrates (with this config).
+		st, err = center.OpenStore(ctx, cfg.Database, center.ConfigPath(cfgPath))
 	}
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)

@@ -96,3 +96,13 @@ func writeFile(t *testing.T, path, body string) {
 		t.Fatal(err)
 	}
 }
+
+// A reading role on a database whose schema is behind refuses to start and
+// names the command to run with this very config, not a placeholder.
+func TestSchemaBehindNamesTheConfig(t *testing.T) {
+	p := writeConfig(t, "  driver: sqlite\n  path: "+filepath.Join(t.TempDir(), "empty.db")+"\n")
+	code, stderr := runShort(t, "--config", p, "--roles", "repository")
+	if code != exitError || !strings.Contains(stderr, "muhr db migrate --config "+p+"`") {
+		t.Fatalf("exit %d; want %d naming `muhr db migrate --config %s`:\n%s", code, exitError, p, stderr)
+	}
+}
