@@ -611,11 +611,12 @@ func catchPending(t *testing.T, d *demo, db *centerDB, s subscriber, id string, 
 		pid := cmd.Process.Pid
 		like := fmt.Sprintf("%% pid %d %%", pid)
 		deadline := time.Now().Add(30 * time.Second)
-		caught := false
+		caught, exited := false, false
 	step:
 		for time.Now().Before(deadline) {
 			select {
 			case <-done:
+				exited = true // Wait's result is taken: never wait for it again
 				break step
 			default:
 			}
@@ -634,9 +635,11 @@ func catchPending(t *testing.T, d *demo, db *centerDB, s subscriber, id string, 
 		if caught {
 			return 1, sub
 		}
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		_ = syscall.Kill(pid, syscall.SIGCONT)
-		<-done
+		if !exited {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+			<-done
+		}
 	}
 	t.Log("no muhr dev issue caught with its intent pending (its window is short); the lease check rests on the random kills")
 	return 0, subscriber{}
