@@ -47,6 +47,9 @@ type daemon struct {
 // serve starts muhrd with extra flags and waits until /healthz is 200.
 func (d *demo) serve(t *testing.T, args ...string) *daemon {
 	t.Helper()
+	if code, _ := d.healthz(); code != 0 {
+		t.Fatalf("another muhrd answers on %s already", d.addr)
+	}
 	cmd := exec.Command(d.muhrd, append([]string{"--config", d.cfg}, args...)...)
 	cmd.Env, cmd.Dir = d.env, d.home
 	m := &daemon{cmd: cmd, out: newSyncBuffer(), done: make(chan error, 1)}

@@ -33,7 +33,10 @@ func TestAcceptanceSQLite(t *testing.T) {
 	t.Run("ThousandConcurrentProbes", func(t *testing.T) { thousandProbes(t, d) })
 	m.noPanic(t)
 	t.Run("SIGTERMDrainsTimestamps", func(t *testing.T) { sigtermDrains(t, d, m) })
-	t.Run("Kill9UnderLoad", func(t *testing.T) { kill9UnderLoad(t, d) })
+	t.Run("Kill9UnderLoad", func(t *testing.T) {
+		m.kill() // stopped already, unless SIGTERMDrainsTimestamps was not run
+		kill9UnderLoad(t, d)
+	})
 }
 
 // 1,000 concurrent probes of the public /healthz on the built muhrd: all
@@ -478,7 +481,7 @@ func kill9UnderLoad(t *testing.T, d *demo) {
 
 	// A killed command with an intent pending, caught for sure: stop it
 	// step by step until its intent is in the database, then kill it.
-	caught, caughtSub := catchPending(t, d, db, subs[len(subs)-1], id, newSubscribers(t, dir, 1)[0])
+	caught, caughtSub := catchPending(t, d, db, newSubscribers(t, t.TempDir(), 4), id)
 
 	if len(got) == 0 || len(issued) == 0 {
 		t.Fatalf("no load: %d tokens, %d certificates", len(got), len(issued))
@@ -545,7 +548,7 @@ func kill9UnderLoad(t *testing.T, d *demo) {
 		t.Logf("waiting %v for the killed commands' leases to run out", wait.Round(time.Millisecond))
 		time.Sleep(wait + time.Second)
 	}
-	after := newSubscribers(t, dir, 1)[0]
+	after := newSubscribers(t, t.TempDir(), 1)[0]
 	if out, err := d.issueCmd(after, id).CombinedOutput(); err != nil {
 		t.Fatalf("muhr dev issue after the leases ran out: %v\n%s", err, out)
 	}
@@ -595,13 +598,13 @@ func checkAbandonsAfterLease(t *testing.T, db *centerDB) {
 	}
 }
 
-// catchPending runs `muhr dev issue` for s, stopping it (SIGSTOP) at small
-// steps until its intent is pending in the database, then kills it. It
-// tries a few subscribers and reports how many it caught (0 or 1) and the
-// one caught.
-func catchPending(t *testing.T, d *demo, db *centerDB, s subscriber, id string, spare subscriber) (int, subscriber) {
+// catchPending runs `muhr dev issue` for each of subs in turn, stopping it
+// (SIGSTOP) at small steps until its intent is pending in the database,
+// then kills it. It stops at the first caught and reports how many it
+// caught (0 or 1) and which.
+func catchPending(t *testing.T, d *demo, db *centerDB, subs []subscriber, id string) (int, subscriber) {
 	t.Helper()
-	for _, sub := range []subscriber{s, spare} {
+	for _, sub := range subs {
 		cmd := d.issueCmd(sub, id)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -616,7 +619,7 @@ func catchPending(t *testing.T, d *demo, db *centerDB, s subscriber, id string, 
 		for time.Now().Before(deadline) {
 			select {
 			case <-done:
-				exited = true // Wait's result is taken: never wait for it again
+				exited = true // ran through between two stops
 				break step
 			default:
 			}
@@ -929,12 +932,15 @@ func TestConcurrentStartsMigrateOnce(t *testing.T) {
 				return
 			}
 
-			// Roles: not built → exit 2 naming the role.
-			for _, r := range []string{"ocsp", "ra", "ca", "tsa,ocsp"} {
-				code, out := run(muhrd, "--config", cfg, "--roles", r)
-				name := strings.TrimPrefix(r, "tsa,")
-				if code != 2 || !strings.Contains(out, "role "+name+" is not built") {
-					t.Errorf("muhrd --roles %s: exit %d, want 2 naming the role:\n%s", r, code, out)
+			// Roles: not built → exit 2 naming the role; built but turned
+			// off in muhrd.yaml → exit 2 naming the role and the setting.
+			for _, r := range []struct{ roles, name, want string }{
+				{"ra", "ra", "is not built"}, {"tsa,ra", "ra", "is not built"},
+				{"ocsp", "ocsp", "ocsp.enabled is false"}, {"ca", "ca", "crl.enabled is false"},
+			} {
+				code, out := run(muhrd, "--config", cfg, "--roles", r.roles)
+				if code != 2 || !strings.Contains(out, "role "+r.name) || !strings.Contains(out, r.want) {
+					t.Errorf("muhrd --roles %s: exit %d, want 2 naming the role and %q:\n%s", r.roles, code, r.want, out)
 				}
 			}
 			// The repository role never opens the token: the module
