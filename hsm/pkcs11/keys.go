@@ -100,6 +100,8 @@ func (t *Token) Generate(ctx context.Context, label string, alg hsm.KeyAlgorithm
 		return nil, fmt.Errorf("%w: %q is being generated on token %q", hsm.ErrKeyExists, label, t.label)
 	}
 	defer t.releaseLabel(label)
+	t.keygen.Lock()
+	defer t.keygen.Unlock()
 	var s *signer
 	err = t.do(ctx, func(sh pkcs11.SessionHandle, gen uint64) error {
 		taken, err := t.findObjects(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, label)})

@@ -58,6 +58,11 @@ type Token struct {
 	// this process cannot both take one label.
 	genMu      sync.Mutex
 	generating map[string]bool
+	// keygen makes this process's key generations one at a time: SoftHSM2
+	// 2.6.1 intermittently answers CKR_TEMPLATE_INCONSISTENT to concurrent
+	// C_GenerateKeyPair calls for token objects (seen with 5 at once), and
+	// generating keys is rare enough that queuing costs nothing.
+	keygen sync.Mutex
 
 	health  check // Health's coalesced, briefly cached result
 	probeMu sync.Mutex
