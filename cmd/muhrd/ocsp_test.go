@@ -19,14 +19,16 @@ import (
 	"github.com/muhr-pki/muhr/ca"
 	"github.com/muhr-pki/muhr/internal/testpki"
 	"github.com/muhr-pki/muhr/server"
+	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/store/sqlite"
 	"github.com/muhr-pki/muhr/tsa/tsatest"
 )
 
-// muhrd --roles ocsp on the real parts answers openssl's client at the URL
-// certificates name (POST /ocsp), GET with "//" in the base64 through the
-// whole middleware stack without a redirect, and reports the signer keys.
-func TestOCSPRoleServes(t *testing.T) {
+// startOCSP runs the demo ceremony into a new SQLite database and starts
+// muhrd --roles ocsp on it with the given ocsp: section; the store is the
+// test's own connection to that database.
+func startOCSP(t *testing.T, ocspYAML string) (*tsatest.PKI, store.Store, *daemon) {
+	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "muhr.db")
 	st, err := sqlite.Open(context.Background(), dbPath)
 	if err != nil {
@@ -38,11 +40,18 @@ func TestOCSPRoleServes(t *testing.T) {
 	}
 	pki := tsatest.NewPKI(t, st)
 	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nops_listen: 127.0.0.1:0\nlog: {level: warn}\n"+
-		"database: {driver: sqlite, path: %s}\nhsm: {module: %s, token_label: %s, pin_file: %s}\nocsp: {enabled: true}\n",
+		"database: {driver: sqlite, path: %s}\nhsm: {module: %s, token_label: %s, pin_file: %s}\n",
 		dbPath, pki.SoftHSM.Module, pki.SoftHSM.Label, pki.SoftHSM.PINFile)
 	p := filepath.Join(t.TempDir(), "muhrd.yaml")
-	writeFile(t, p, cfg)
-	d := startDaemon(t, roleTable(), "--config", p, "--roles", "ocsp")
+	writeFile(t, p, cfg+ocspYAML)
+	return pki, st, startDaemon(t, roleTable(), "--config", p, "--roles", "ocsp")
+}
+
+// muhrd --roles ocsp on the real parts answers openssl's client at the URL
+// certificates name (POST /ocsp), GET with "//" in the base64 through the
+// whole middleware stack without a redirect, and reports the signer keys.
+func TestOCSPRoleServes(t *testing.T) {
+	pki, _, d := startOCSP(t, "ocsp: {enabled: true}\n")
 
 	want := `{"status":"ok","db":"ok","hsm":"ok","ocsp_status":"ok"}` + "\n"
 	if code, body := get(t, d.url(server.ListenerPublic, "/healthz")); code != 200 || body != want {
@@ -90,23 +99,8 @@ func TestOCSPRoleServes(t *testing.T) {
 // through ca.Revoker) reaches muhrd's OCSP answers without a restart and
 // long before the cache's re-sign schedule, through the store's status feed.
 func TestOCSPFollowsTheStatusFeed(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "muhr.db")
-	st, err := sqlite.Open(context.Background(), dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	pki := tsatest.NewPKI(t, st)
 	// validity 24h: without the feed the cached "good" would stand for hours.
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nops_listen: \"\"\nlog: {level: warn}\n"+
-		"database: {driver: sqlite, path: %s}\nhsm: {module: %s, token_label: %s, pin_file: %s}\nocsp: {enabled: true, validity: 24h}\n",
-		dbPath, pki.SoftHSM.Module, pki.SoftHSM.Label, pki.SoftHSM.PINFile)
-	p := filepath.Join(t.TempDir(), "muhrd.yaml")
-	writeFile(t, p, cfg)
-	d := startDaemon(t, roleTable(), "--config", p, "--roles", "ocsp")
+	pki, st, d := startOCSP(t, "ocsp: {enabled: true, validity: 24h}\n")
 
 	status := func() int {
 		t.Helper()
