@@ -179,23 +179,14 @@ func (r *Revoker) Revoke(ctx context.Context, issuerID string, serial *big.Int, 
 	if compromiseTime != nil && compromiseTime.After(now) {
 		return store.StatusChange{}, fmt.Errorf("%w: %s is in the future", ErrCompromiseTime, compromiseTime.UTC().Format(time.RFC3339))
 	}
-	var ch store.StatusChange
-	err := r.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		var err error
-		ch, err = RevokeTx(tx).RevokeCertificate(ctx, store.Revocation{IssuerID: issuerID, Serial: serial, Reason: int(reason),
+	return r.change(ctx, "revoke", issuerID, serial, now, func(ctx context.Context, tx RevokeTx) (store.StatusChange, error) {
+		return tx.RevokeCertificate(ctx, store.Revocation{IssuerID: issuerID, Serial: serial, Reason: int(reason),
 			At: now, InvalidityDate: compromiseTime})
-		if err != nil {
-			return err
-		}
-		_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: actor, Action: ActionRevoke, Object: certObject(issuerID, serial),
-			Details: map[string]any{"reason": reason.String(), "reason_code": int(reason), "revoked_at": utc(ch.RevokedAt),
-				"invalidity_date": utc(ch.InvalidityDate), "feed_seq": ch.Seq}})
-		return err
-	})
-	if err != nil {
-		return store.StatusChange{}, r.refused(ctx, "revoke", issuerID, serial, err)
-	}
-	return ch, nil
+	}, audit.Entry{Actor: actor, Action: ActionRevoke, Object: certObject(issuerID, serial)},
+		func(ch store.StatusChange) map[string]any {
+			return map[string]any{"reason": reason.String(), "reason_code": int(reason), "revoked_at": utc(ch.RevokedAt),
+				"invalidity_date": utc(ch.InvalidityDate), "feed_seq": ch.Seq}
+		})
 }
 
 // Suspend puts a valid certificate on hold (certificateHold) from now.
@@ -204,21 +195,13 @@ func (r *Revoker) Suspend(ctx context.Context, issuerID string, serial *big.Int,
 		return store.StatusChange{}, err
 	}
 	now := r.now()
-	var ch store.StatusChange
-	err := r.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
-		var err error
-		if ch, err = RevokeTx(tx).SuspendCertificate(ctx, issuerID, serial, now); err != nil {
-			return err
-		}
-		_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: actor, Action: ActionSuspend, Object: certObject(issuerID, serial),
-			Details: map[string]any{"reason": "certificateHold", "reason_code": store.ReasonCertificateHold,
-				"held_at": utc(ch.RevokedAt), "feed_seq": ch.Seq}})
-		return err
-	})
-	if err != nil {
-		return store.StatusChange{}, r.refused(ctx, "suspend", issuerID, serial, err)
-	}
-	return ch, nil
+	return r.change(ctx, "suspend", issuerID, serial, now, func(ctx context.Context, tx RevokeTx) (store.StatusChange, error) {
+		return tx.SuspendCertificate(ctx, issuerID, serial, now)
+	}, audit.Entry{Actor: actor, Action: ActionSuspend, Object: certObject(issuerID, serial)},
+		func(ch store.StatusChange) map[string]any {
+			return map[string]any{"reason": "certificateHold", "reason_code": store.ReasonCertificateHold,
+				"held_at": utc(ch.RevokedAt), "feed_seq": ch.Seq}
+		})
 }
 
 // Resume lifts a hold: the certificate is valid again (and leaves the next
@@ -228,18 +211,31 @@ func (r *Revoker) Resume(ctx context.Context, issuerID string, serial *big.Int, 
 		return store.StatusChange{}, err
 	}
 	now := r.now()
+	return r.change(ctx, "resume", issuerID, serial, now, func(ctx context.Context, tx RevokeTx) (store.StatusChange, error) {
+		return tx.ResumeCertificate(ctx, issuerID, serial, now)
+	}, audit.Entry{Actor: actor, Action: ActionUnsuspend, Object: certObject(issuerID, serial)},
+		func(ch store.StatusChange) map[string]any { return map[string]any{"feed_seq": ch.Seq} })
+}
+
+// change applies one status change and its audit record (entry, with the
+// details made from the change) in one transaction, so the row, the feed
+// and the chain move together or not at all; a refusal is explained by
+// refused.
+func (r *Revoker) change(ctx context.Context, op, issuerID string, serial *big.Int, now time.Time,
+	apply func(context.Context, RevokeTx) (store.StatusChange, error), entry audit.Entry,
+	details func(store.StatusChange) map[string]any) (store.StatusChange, error) {
 	var ch store.StatusChange
 	err := r.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
 		var err error
-		if ch, err = RevokeTx(tx).ResumeCertificate(ctx, issuerID, serial, now); err != nil {
+		if ch, err = apply(ctx, tx); err != nil {
 			return err
 		}
-		_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: actor, Action: ActionUnsuspend, Object: certObject(issuerID, serial),
-			Details: map[string]any{"feed_seq": ch.Seq}})
+		entry.Details = details(ch)
+		_, err = audit.Append(ctx, tx, now, entry)
 		return err
 	})
 	if err != nil {
-		return store.StatusChange{}, r.refused(ctx, "resume", issuerID, serial, err)
+		return store.StatusChange{}, r.refused(ctx, op, issuerID, serial, err)
 	}
 	return ch, nil
 }
