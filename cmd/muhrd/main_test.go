@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"github.com/muhr-pki/muhr/internal/testlog"
+	"github.com/muhr-pki/muhr/internal/testpki"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,5 +105,21 @@ func TestSchemaBehindNamesTheConfig(t *testing.T) {
 	code, stderr := runShort(t, "--config", p, "--roles", "repository")
 	if code != exitError || !strings.Contains(stderr, "muhr db migrate --config "+p+"`") {
 		t.Fatalf("exit %d; want %d naming `muhr db migrate --config %s`:\n%s", code, exitError, p, stderr)
+	}
+}
+
+// A tsa role on a database without a ceremony says what to run, not
+// "store: not found".
+func TestTSAWithoutCeremonyNamesTheCeremony(t *testing.T) {
+	tok := testpki.SoftHSM(t)
+	t.Setenv("SOFTHSM2_CONF", tok.Conf)
+	dir := t.TempDir()
+	body := "listen: 127.0.0.1:0\nops_listen: 127.0.0.1:0\ndatabase:\n  driver: sqlite\n  path: " + migratedSQLite(t) +
+		"\nhsm:\n  module: " + tok.Module + "\n  token_label: " + tok.Label + "\n  pin_file: " + tok.PINFile + "\n" + tsaSection
+	p := filepath.Join(dir, "muhrd.yaml")
+	writeFile(t, p, body)
+	code, stderr := runShort(t, "--config", p, "--roles", "tsa")
+	if code == exitOK || !strings.Contains(stderr, "muhr ceremony run") || !strings.Contains(stderr, `"qca-demo"`) {
+		t.Fatalf("exit %d:\n%s", code, stderr)
 	}
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/muhr-pki/muhr/errkind"
 	"github.com/muhr-pki/muhr/server"
 	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/tsa"
@@ -36,6 +38,13 @@ func mountTSA(ctx context.Context, e *edge) error {
 		return err
 	}
 	sg, err := st.LatestSigner(ctx, store.SignerRoleTSA, c.SignerCA)
+	if errors.Is(err, store.ErrNotFound) {
+		// A fresh database, or tsa.signer_ca names a CA the ceremony did
+		// not make a time-stamping unit for: say what to run.
+		return errkind.Wrap(errkind.NotFound, fmt.Errorf("no time-stamping unit under CA %q in the database: "+
+			"run `muhr ceremony run --config muhrd.yaml` (it makes the TSU key and certificate), "+
+			"or correct tsa.signer_ca, or set tsa.enabled: false: %w", c.SignerCA, err))
+	}
 	if err != nil {
 		return fmt.Errorf("TSA unit under CA %s: %w", c.SignerCA, err)
 	}
