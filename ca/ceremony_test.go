@@ -238,7 +238,7 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 			for _, r := range recs {
 				actions[r.Action]++
 			}
-			if actions["key.generate"] != 7 || actions["ca.create"] != 4 || actions["crl.issue"] != 4 ||
+			if actions["key.generate"] != 8 || actions["audit.checkpoint.key"] != 1 || actions["ca.create"] != 4 || actions["crl.issue"] != 4 ||
 				actions["cert.issue"] != 7 || actions["ceremony.complete"] != 1 {
 				t.Fatalf("audit actions %v", actions)
 			}
