@@ -20,7 +20,9 @@ type Timestamper interface {
 type TimestamperFunc func(ctx context.Context, req []byte) ([]byte, error)
 
 // Timestamp calls f.
-func (f TimestamperFunc) Timestamp(ctx context.Context, req []byte) ([]byte, error) { return f(ctx, req) }
+func (f TimestamperFunc) Timestamp(ctx context.Context, req []byte) ([]byte, error) {
+	return f(ctx, req)
+}
 
 // HTTPTimestamper posts requests to a TSA's URL (RFC 3161 §3.4).
 type HTTPTimestamper struct {
