@@ -166,8 +166,8 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(infos) != 7 {
-				t.Fatalf("token holds %d keys, want 7", len(infos))
+			if len(infos) != 8 { // seven signing keys and the audit checkpoint key
+				t.Fatalf("token holds %d keys, want 8", len(infos))
 			}
 			for _, k := range infos {
 				if !k.Sensitive || k.Extractable || !k.AlwaysSensitive || !k.NeverExtractable {
