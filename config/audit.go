@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Audit configures the audit log's checkpoints: every CheckpointInterval
@@ -16,7 +18,7 @@ type Audit struct {
 	Checkpoints bool `yaml:"checkpoints"`
 	// CheckpointInterval is how often a checkpoint is written; absent is
 	// AuditDefaultCheckpointInterval, 0 turns checkpoints off. Use Interval.
-	CheckpointInterval *time.Duration `yaml:"checkpoint_interval"`
+	CheckpointInterval *OffDuration `yaml:"checkpoint_interval"`
 	// CheckpointDir is the append-only directory of checkpoint files;
 	// default audit-checkpoints beside muhrd.yaml.
 	CheckpointDir string `yaml:"checkpoint_dir"`
@@ -44,7 +46,24 @@ func (a Audit) Interval() time.Duration {
 	if a.CheckpointInterval == nil {
 		return AuditDefaultCheckpointInterval
 	}
-	return *a.CheckpointInterval
+	return time.Duration(*a.CheckpointInterval)
+}
+
+// OffDuration is a duration that may also be written as a bare 0 (off).
+type OffDuration time.Duration
+
+// UnmarshalYAML takes 0, or a duration such as 10m.
+func (d *OffDuration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Value == "0" {
+		*d = 0
+		return nil
+	}
+	var v time.Duration
+	if err := n.Decode(&v); err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 10m, or 0 for off)", n.Line, n.Value)
+	}
+	*d = OffDuration(v)
+	return nil
 }
 
 func (a *Audit) applyDefaults() {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -365,5 +367,36 @@ func childWrite(dir string) {
 		if err := d.Write(f); err != nil {
 			os.Exit(4)
 		}
+	}
+}
+
+// A writer whose TSA is another muhrd's (audit.checkpoint_tsa_url) gets
+// its token over HTTP; a TSA answering garbage or an HTTP error writes no
+// checkpoint.
+func TestHTTPTimestamper(t *testing.T) {
+	st, _ := backends[0].open(t)
+	e := newEnv(t, st)
+	mux := http.NewServeMux()
+	mux.Handle("POST /tsa", e.tsa)
+	mux.HandleFunc("POST /broken", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("not DER")) })
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	w := e.writer(st, "p1")
+	w.TSA = checkpoint.HTTPTimestamper{URL: hs.URL + "/broken"}
+	if _, err := w.Tick(context.Background()); err == nil {
+		t.Fatal("a checkpoint with a garbage timestamp")
+	}
+	w.TSA = checkpoint.HTTPTimestamper{URL: hs.URL + "/missing"}
+	if _, err := w.Tick(context.Background()); err == nil || !strings.Contains(err.Error(), "HTTP 405") && !strings.Contains(err.Error(), "HTTP 404") {
+		t.Fatalf("a TSA answering 404: %v", err)
+	}
+	if n, _ := e.dir.Numbers(); len(n) != 0 {
+		t.Fatalf("files %v", n)
+	}
+	w.TSA = checkpoint.HTTPTimestamper{URL: hs.URL + "/tsa"}
+	f := tick(t, w)
+	trust, _ := checkpoint.TrustFromCAs(context.Background(), st)
+	if v, err := checkpoint.Verify(f, trust); err != nil || !strings.Contains(v.TSA, "Time-Stamping Unit") {
+		t.Fatalf("checkpoint over HTTP: %+v %v", v, err)
 	}
 }

@@ -71,8 +71,12 @@ type Writer struct {
 	follow  audit.Head // the head of the last checkpoint this writer wrote or read
 	started bool
 	next    time.Time // while this writer holds the lease: when it next writes
-	lastErr error
 	metrics *metrics
+
+	// hmu guards lastErr alone, so a health probe never waits for a
+	// checkpoint being signed or timestamped.
+	hmu     sync.Mutex
+	lastErr error
 }
 
 type metrics struct {
@@ -143,9 +147,15 @@ func (w *Writer) Run(ctx context.Context) {
 
 // Health is nil unless the last attempt of this process failed.
 func (w *Writer) Health(context.Context) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
 	return w.lastErr
+}
+
+func (w *Writer) setErr(err error) {
+	w.hmu.Lock()
+	defer w.hmu.Unlock()
+	w.lastErr = err
 }
 
 // Tick writes a checkpoint if one is due and this process gets the lease.
@@ -162,7 +172,7 @@ func (w *Writer) Tick(ctx context.Context) (*File, error) {
 	}
 	if !ok {
 		w.next = time.Time{}
-		w.lastErr = nil // another process writes this interval's
+		w.setErr(nil) // another process writes this interval's
 		return nil, nil
 	}
 	f, err := w.write(ctx, now)
@@ -174,7 +184,7 @@ func (w *Writer) Tick(ctx context.Context) (*File, error) {
 		return nil, w.failed(err)
 	}
 	w.next = now.Add(w.Interval)
-	w.lastErr = nil
+	w.setErr(nil)
 	if w.metrics != nil {
 		w.metrics.total.WithLabelValues("written").Inc()
 		w.metrics.lastSeq.Set(float64(f.Seq))
@@ -186,7 +196,7 @@ func (w *Writer) Tick(ctx context.Context) (*File, error) {
 }
 
 func (w *Writer) failed(err error) error {
-	w.lastErr = err
+	w.setErr(err)
 	if w.metrics != nil {
 		w.metrics.total.WithLabelValues("failed").Inc()
 	}
