@@ -319,7 +319,15 @@ func TestKilledWriterLeavesNoHalfFile(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(500+round*97) * time.Millisecond)
+		// Killed once it is writing (a file more than before), a little
+		// later each round, so the kill lands at different points.
+		before, _ := checkpoint.Dir{Path: dir}.Numbers()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if ns, _ := (checkpoint.Dir{Path: dir}).Numbers(); len(ns) > len(before) {
+				break
+			}
+		}
+		time.Sleep(time.Duration(round*7) * time.Millisecond)
 		_ = cmd.Process.Kill() // SIGKILL
 		_ = cmd.Wait()
 	}
