@@ -31,7 +31,11 @@ func Follow(ctx context.Context, r RecordReader, from Head, pageSize int) (Head,
 			return Head{}, fmt.Errorf("audit: read record %d: %w", seq, err)
 		}
 		if len(page) == 0 || page[0].Seq != seq {
-			return Head{}, &HeadError{Want: from, Records: seq - 1}
+			end, err := lastBelow(ctx, r, seq)
+			if err != nil {
+				return Head{}, err
+			}
+			return Head{}, &HeadError{Want: from, Records: end}
 		}
 		if !bytes.Equal(page[0].Hash, from.Hash) {
 			return Head{}, &HeadError{Want: from, Records: seq, Got: page[0].Hash}
@@ -56,4 +60,23 @@ func Follow(ctx context.Context, r RecordReader, from Head, pageSize int) (Head,
 			return Head{Seq: seq, Hash: prev}, nil
 		}
 	}
+}
+
+// lastBelow is the newest seq below limit that the chain holds, by
+// bisection (0 for an empty log).
+func lastBelow(ctx context.Context, r RecordReader, limit int64) (int64, error) {
+	lo, hi := int64(0), limit
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		page, err := r.AuditRecords(ctx, mid-1, 1)
+		if err != nil {
+			return 0, fmt.Errorf("audit: read record %d: %w", mid, err)
+		}
+		if len(page) > 0 && page[0].Seq == mid {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
 }
