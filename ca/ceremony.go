@@ -112,6 +112,9 @@ func (p *Plan) keyPlans() []KeyPlan {
 	for _, sv := range p.Services {
 		ks = append(ks, sv.Key, sv.OCSPSigner.Key)
 	}
+	if p.AuditCheckpoint != nil {
+		ks = append(ks, p.AuditCheckpoint.Key)
+	}
 	return ks
 }
 

@@ -166,8 +166,8 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(infos) != 7 {
-				t.Fatalf("token holds %d keys, want 7", len(infos))
+			if len(infos) != 8 { // seven signing keys and the audit checkpoint key
+				t.Fatalf("token holds %d keys, want 8", len(infos))
 			}
 			for _, k := range infos {
 				if !k.Sensitive || k.Extractable || !k.AlwaysSensitive || !k.NeverExtractable {
@@ -238,7 +238,7 @@ func TestCeremonyOnSoftHSM(t *testing.T) {
 			for _, r := range recs {
 				actions[r.Action]++
 			}
-			if actions["key.generate"] != 7 || actions["ca.create"] != 4 || actions["crl.issue"] != 4 ||
+			if actions["key.generate"] != 8 || actions["audit.checkpoint.key"] != 1 || actions["ca.create"] != 4 || actions["crl.issue"] != 4 ||
 				actions["cert.issue"] != 7 || actions["ceremony.complete"] != 1 {
 				t.Fatalf("audit actions %v", actions)
 			}

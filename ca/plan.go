@@ -31,6 +31,15 @@ type Plan struct {
 	Services   []ServicesPlan `yaml:"services"`
 	Management CAPlan         `yaml:"management"`
 	TSA        TSAPlan        `yaml:"tsa"`
+	// AuditCheckpoint is the key that signs the audit log's checkpoints
+	// (optional: muhrd makes it on first need when a plan has none).
+	AuditCheckpoint *CheckpointPlan `yaml:"audit_checkpoint"`
+}
+
+// CheckpointPlan names the audit checkpoint key (no certificate: the
+// checkpoint files carry its public key, the audit log its id).
+type CheckpointPlan struct {
+	Key KeyPlan `yaml:"key"`
 }
 
 // KeyPlan names a key to generate on the token.
@@ -202,6 +211,14 @@ func (p *Plan) Validate() error {
 	}
 	if err := addLabel(p.TSA.Key.Label, "tsa.key"); err != nil {
 		return err
+	}
+	if p.AuditCheckpoint != nil {
+		if _, err := p.AuditCheckpoint.Key.validate("audit_checkpoint.key"); err != nil {
+			return err
+		}
+		if err := addLabel(p.AuditCheckpoint.Key.Label, "audit_checkpoint.key"); err != nil {
+			return err
+		}
 	}
 	if p.TSA.Validity <= 0 {
 		return planErr("tsa.validity: required")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/muhr-pki/muhr/audit"
+	"github.com/muhr-pki/muhr/audit/checkpoint"
 	"github.com/muhr-pki/muhr/hsm"
 	"github.com/muhr-pki/muhr/policy"
 	"github.com/muhr-pki/muhr/store"
@@ -177,6 +178,18 @@ func (c *Ceremony) perform(ctx context.Context, p *Plan, generated *[]string) ([
 	}
 	if err := c.issueSigner(ctx, b, p.Actor, tmpl, store.SignerRoleTSA, p.TSA.Issuer, issuers[p.TSA.Issuer], tp, res); err != nil {
 		return nil, err
+	}
+
+	if p.AuditCheckpoint != nil {
+		kp, err := c.generate(ctx, p.AuditCheckpoint.Key, p.Actor, generated, res)
+		if err != nil {
+			return nil, err
+		}
+		id, spki, err := checkpoint.KeyID(kp.signer.Public())
+		if err != nil {
+			return nil, err
+		}
+		res.audits = append(res.audits, checkpoint.KeyEntry(p.Actor, kp.label, id, spki))
 	}
 
 	res.audits = append(res.audits, audit.Entry{Actor: p.Actor, Action: "ceremony.complete", Object: "ceremony/" + p.Root.ID,

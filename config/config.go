@@ -38,6 +38,7 @@ type Config struct {
 	OCSP      OCSP     `yaml:"ocsp"`
 	Issuance  Issuance `yaml:"issuance"`
 	CRL       CRL      `yaml:"crl"`
+	Audit     Audit    `yaml:"audit"`
 }
 
 // Log configures log/slog.
@@ -180,6 +181,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.TSA.applyDefaults()
 	c.OCSP.applyDefaults()
+	c.Audit.applyDefaults()
 }
 
 // ResolvePath makes p absolute relative to dir (p is returned as is when it
@@ -196,6 +198,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Database.PasswordFile = ResolvePath(dir, c.Database.PasswordFile)
 	c.HSM.PINFile = ResolvePath(dir, c.HSM.PINFile)
 	c.HSM.SoftHSM2Conf = ResolvePath(dir, c.HSM.SoftHSM2Conf)
+	c.Audit.CheckpointDir = ResolvePath(dir, c.Audit.CheckpointDir)
 	// A bare module name (libsofthsm2.so) is left for dlopen's search path.
 	if strings.Contains(c.HSM.Module, "/") {
 		c.HSM.Module = ResolvePath(dir, c.HSM.Module)
@@ -264,6 +267,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.OCSP.validate(); err != nil {
+		return err
+	}
+	if err := c.Audit.validate(); err != nil {
 		return err
 	}
 	return c.TSA.validate()

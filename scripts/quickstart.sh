@@ -58,6 +58,7 @@ tsa:
   # Demo only: a laptop's clock may report itself unsynchronised; muhrd
   # warns about this at start. Production keeps require_sync on.
   require_sync: false
+audit: {checkpoints: true}  # signed, timestamped chain heads in audit-checkpoints/ every 10 min
 ocsp:
   # Answers the OCSP URL in every certificate's AIA, for every issuing CA.
   enabled: true

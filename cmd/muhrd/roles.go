@@ -13,6 +13,7 @@ import (
 	"github.com/muhr-pki/muhr/config"
 	"github.com/muhr-pki/muhr/server"
 	"github.com/muhr-pki/muhr/store"
+	"github.com/muhr-pki/muhr/tsa"
 )
 
 // dbAccess is what a role needs from the database.
@@ -67,6 +68,7 @@ func roleTable() []role {
 		{name: "tsa", signers: []string{store.SignerRoleTSA}, db: dbWrite, listeners: []string{server.ListenerPublic},
 			mount: mountTSA, configured: tsaConfigured},
 		{name: "repository", db: dbRead, listeners: []string{server.ListenerPublic}, mount: mountRepository},
+		{name: "checkpoint", signers: []string{"audit"}, db: dbWrite, listeners: []string{server.ListenerOps}, mount: mountCheckpoint, configured: checkpointConfigured},
 	}
 }
 
@@ -206,6 +208,7 @@ type edge struct {
 	svc     context.Context
 	closers []func()
 	keysIn  []string
+	tsa     *tsa.Server // the tsa role's, when it runs in this process
 }
 
 // useKey registers a key a role signs with, so health checks that it can

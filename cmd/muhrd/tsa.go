@@ -87,6 +87,7 @@ func mountTSA(ctx context.Context, e *edge) error {
 		}
 	})
 	e.srv.Public().Handle("POST /tsa", t)
+	e.tsa = t
 	e.srv.Public().Handle("GET /tsa/healthz", t.HealthHandler())
 	e.useKey(sg.KeyLabel)
 	e.srv.AddCheck(&server.Check{Name: "tsa_clock", Target: "tsa " + unit.CAID, Probe: server.CheckerFunc(t.Health),
