@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/muhr-pki/muhr/internal/testpki"
 )
 
 // officerClient is an officer's HTTPS client, made from the config file
@@ -187,4 +189,26 @@ func officerFlow(t *testing.T, d *demo) {
 		t.Fatalf("audit verify: %+v", v)
 	}
 	m.noPanic(t)
+}
+
+// TestQuickstartOfficers: the quickstart makes the four demo officers,
+// each with a config the officer API accepts and the roles the README
+// names (registrar2 approves, registrar1 does not).
+func TestQuickstartOfficers(t *testing.T) {
+	testpki.Tool(t, "openssl")
+	testpki.Tool(t, "softhsm2-util")
+	home := filepath.Join(t.TempDir(), "muhr")
+	cmd, out, done := startQuickstart(t, home, freeAddr(t))
+	for name, roles := range map[string]string{"registrar1": "registrar", "registrar2": "approver,registrar", "auditor": "auditor", "admin": "admin"} {
+		o := loadOfficer(t, filepath.Join(home, "officers", name+".yaml"))
+		var who struct {
+			Name  string
+			Roles []string
+		}
+		o.call(t, "GET", "/whoami", nil, 200, &who)
+		if who.Name != name || strings.Join(who.Roles, ",") != roles {
+			t.Errorf("%s: whoami %+v, want roles %s", name, who, roles)
+		}
+	}
+	stop(t, cmd, done, out)
 }
