@@ -200,10 +200,16 @@ func (s *Service) Refused(ctx context.Context, cert *x509.Certificate, remote, r
 }
 
 // authorize checks action against the table; a refusal is audited
-// (officer.forbidden) with the officer as actor.
+// (officer.forbidden) with the officer as actor, and so is an allowed read
+// (the action's name: who looked at which subscriber, request, record).
 func (s *Service) authorize(ctx context.Context, who store.Officer, action Action, object string) error {
 	if who.Active && Allowed(who.Roles, action) {
-		return nil
+		if !action.Read() {
+			return nil
+		}
+		return s.inTx(ctx, func(ctx context.Context, tx Tx) error {
+			return s.appendAudit(ctx, tx, Actor(who), string(action), object, map[string]any{})
+		})
 	}
 	err := s.inTx(ctx, func(ctx context.Context, tx Tx) error {
 		_, err := audit.Append(ctx, tx, s.now(), audit.Entry{Actor: Actor(who), Action: "officer.forbidden", Object: object,

@@ -2,8 +2,11 @@ package ra_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -15,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/muhr-pki/muhr/ca"
 	"github.com/muhr-pki/muhr/errkind"
@@ -212,7 +216,7 @@ func serviceFlow(t *testing.T, backend string) {
 	for action, actor := range map[string]string{"subscriber.register": "officer:registrar1", "request.submit": "officer:registrar1",
 		"request.approve": "officer:registrar2", "cert.issue": "officer:registrar2", "request.reject": "officer:registrar2",
 		"cert.passphrase.wrong": "officer:registrar1", "cert.suspend": "officer:registrar1", "cert.revoke": "officer:registrar1",
-		"officer.forbidden": "officer:registrar1"} {
+		"officer.forbidden": "officer:registrar1", "cert.read": "officer:auditor", "audit.verify": "officer:auditor"} {
 		if !strings.Contains(actors[action], actor) {
 			t.Errorf("audit %s by %q, want %s", action, actors[action], actor)
 		}
@@ -469,5 +473,96 @@ func TestReplayAfterRestart(t *testing.T) {
 	}
 	if err := c.Store.InTx(ctx, func(ctx context.Context, tx store.Tx) error { return tx.FailRequest(ctx, req.ID, "x", row.SubmittedAt) }); !errors.Is(err, store.ErrStateChanged) {
 		t.Fatalf("an issued request changed: %v", err)
+	}
+}
+
+// TestPassphraseRateLimit: five wrong passphrases per certificate in the
+// window, then even the right one is refused until the window has passed;
+// every attempt is audited.
+func TestPassphraseRateLimit(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now().UTC()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c := ratest.New(t, "sqlite", func(o *ra.Options) { o.Clock = clock })
+	ctx := context.Background()
+	reg, _ := c.Officer(t, "registrar1", "registrar")
+	app, _ := c.Officer(t, "approver1", "approver")
+	sub, err := c.Service.RegisterSubscriber(ctx, reg, ratest.Person("143456789012"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := c.Service.Submit(ctx, reg, ra.RequestInput{SubscriberID: sub.ID, Profile: "qes-person", CSR: ratest.CSR(t, ratest.Key(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := c.Service.Approve(ctx, app, req.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		_, err := c.Service.Suspend(ctx, reg, done.Serial, fmt.Sprintf("wrong-%d-passphrase", i))
+		wantErr(t, "wrong passphrase", err, errkind.Forbidden, "", "")
+		if !strings.Contains(err.Error(), "does not match") {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	_, err = c.Service.Suspend(ctx, reg, done.Serial, "сирри-ман-123")
+	wantErr(t, "right passphrase over the limit", err, errkind.Forbidden, "", "")
+	if !strings.Contains(err.Error(), "too many attempts; wait 15 minutes") {
+		t.Fatalf("over the limit: %v", err)
+	}
+	mu.Lock()
+	now = now.Add(16 * time.Minute)
+	mu.Unlock()
+	got, err := c.Service.Suspend(ctx, reg, done.Serial, "сирри-ман-123")
+	if err != nil || got.Status != "suspended" {
+		t.Fatalf("after the window: %+v, %v", got, err)
+	}
+	counts := map[string]int{}
+	recs, err := c.Store.AuditRecords(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if strings.HasPrefix(r.Action, "cert.passphrase.") {
+			counts[r.Action]++
+		}
+	}
+	if counts["cert.passphrase.wrong"] != 5 || counts["cert.passphrase.refused"] != 1 || counts["cert.passphrase.ok"] != 1 {
+		t.Fatalf("passphrase audit records: %v", counts)
+	}
+}
+
+// TestEvidenceKept: a scan sent at registration is kept in the evidence
+// directory under its SHA-256, and a hash that does not match is refused.
+func TestEvidenceKept(t *testing.T) {
+	dir := t.TempDir()
+	c := ratest.New(t, "sqlite", func(o *ra.Options) { o.EvidenceDir = dir })
+	ctx := context.Background()
+	reg, _ := c.Officer(t, "registrar1", "registrar")
+	scan := []byte("%PDF-1.4 passport scan")
+	sum := sha256.Sum256(scan)
+	in := ratest.Person("153456789012")
+	in.Evidence = &ra.EvidenceInput{Type: "passport", Number: "A1234567", FileName: "scan.pdf", FileBase64: base64.StdEncoding.EncodeToString(scan)}
+	sub, err := c.Service.RegisterSubscriber(ctx, reg, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sub.Evidence) != 1 || sub.Evidence[0].FileSHA256 != hex.EncodeToString(sum[:]) || !sub.Evidence[0].Kept {
+		t.Fatalf("evidence %+v", sub.Evidence)
+	}
+	kept, err := os.ReadFile(filepath.Join(dir, sub.ID, hex.EncodeToString(sum[:])+".pdf"))
+	if err != nil || string(kept) != string(scan) {
+		t.Fatalf("kept scan: %q, %v", kept, err)
+	}
+	in = ratest.Person("163456789012")
+	in.Evidence = &ra.EvidenceInput{Type: "passport", Number: "B1", FileSHA256: strings.Repeat("0", 64), FileBase64: base64.StdEncoding.EncodeToString(scan)}
+	_, err = c.Service.RegisterSubscriber(ctx, reg, in)
+	wantErr(t, "hash of another file", err, errkind.Invalid, "evidence.file_sha256", "")
+	// A refused CSR leaves no request behind.
+	_, err = c.Service.Submit(ctx, reg, ra.RequestInput{SubscriberID: sub.ID, Profile: "qes-person", CSR: "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"})
+	wantErr(t, "malformed CSR", err, errkind.Invalid, "csr", "")
+	if list, err := c.Store.ListRequests(ctx, store.RequestFilter{SubscriberID: sub.ID}); err != nil || len(list) != 0 {
+		t.Fatalf("requests after a refused submit: %d, %v", len(list), err)
 	}
 }

@@ -42,6 +42,16 @@ const (
 	ActAuditVerify        Action = "audit.verify"
 )
 
+// Reads are audited by authorize itself (who looked at what); every
+// change is audited in its own transaction.
+func (a Action) Read() bool {
+	switch a {
+	case ActWhoami, ActSubscriberRead, ActRequestRead, ActCertRead, ActOfficerList, ActAuditRead, ActAuditVerify:
+		return true
+	}
+	return false
+}
+
 // anyRole marks an action every active officer may take.
 const anyRole Role = "*"
 

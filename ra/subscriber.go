@@ -321,11 +321,12 @@ const MaxSearch = 100
 // SearchSubscribers finds subscribers whose names or numbers contain text,
 // taken literally.
 func (s *Service) SearchSubscribers(ctx context.Context, who store.Officer, text string) ([]Subscriber, error) {
-	if err := s.authorize(ctx, who, ActSubscriberRead, "subscriber"); err != nil {
+	text = strings.TrimSpace(policy.NFC(strings.ToValidUTF8(text, "\uFFFD")))
+	q := []rune(text)
+	if err := s.authorize(ctx, who, ActSubscriberRead, "subscriber?q="+string(q[:min(len(q), 128)])); err != nil {
 		return nil, err
 	}
-	text = strings.TrimSpace(policy.NFC(text))
-	if text == "" || utf8.RuneCountInString(text) > 128 || !utf8.ValidString(text) {
+	if text == "" || len(q) > 128 {
 		return nil, fieldErr("q", "give 1 to 128 characters of a name or number to search for")
 	}
 	list, err := s.st.SearchSubscribers(ctx, text, MaxSearch)
