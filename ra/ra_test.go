@@ -578,3 +578,52 @@ func TestEvidenceKept(t *testing.T) {
 		t.Fatalf("requests after a refused submit: %d, %v", len(list), err)
 	}
 }
+
+// flakyIssuer fails its first issuance as an HSM gone away would.
+type flakyIssuer struct {
+	ra.Issuer
+	failed bool
+}
+
+func (f *flakyIssuer) IssueRequest(ctx context.Context, req ca.Request) (*x509.Certificate, error) {
+	if !f.failed {
+		f.failed = true
+		return nil, fmt.Errorf("%w: token removed", ca.ErrSign)
+	}
+	return f.Issuer.IssueRequest(ctx, req)
+}
+
+// TestFailedIsRetryable: an issuance that fails leaves the request failed
+// with the reason; approving again issues it.
+func TestFailedIsRetryable(t *testing.T) {
+	c := ratest.New(t, "sqlite", func(o *ra.Options) {
+		for id, iss := range o.Issuers {
+			if id != "mgmt-demo" { // officers' certificates still issue
+				o.Issuers[id] = &flakyIssuer{Issuer: iss}
+			}
+		}
+	})
+	ctx := context.Background()
+	reg, _ := c.Officer(t, "registrar1", "registrar")
+	app, _ := c.Officer(t, "approver1", "approver")
+	sub, err := c.Service.RegisterSubscriber(ctx, reg, ratest.Person("173456789012"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := c.Service.Submit(ctx, reg, ra.RequestInput{SubscriberID: sub.ID, Profile: "qes-person", CSR: ratest.CSR(t, ratest.Key(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Service.Approve(ctx, app, req.ID)
+	if err == nil || errkind.Of(err) != errkind.Unavailable || !strings.Contains(err.Error(), "approve it again") {
+		t.Fatalf("failed issuance: %v", err)
+	}
+	got, err := c.Service.GetRequest(ctx, app, req.ID)
+	if err != nil || got.Status != "failed" || !strings.Contains(got.Reason, "token removed") {
+		t.Fatalf("after the failure: %+v, %v", got, err)
+	}
+	done, err := c.Service.Approve(ctx, app, req.ID)
+	if err != nil || done.Status != "issued" || done.Reason != "" {
+		t.Fatalf("retry: %+v, %v", done, err)
+	}
+}

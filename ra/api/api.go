@@ -127,11 +127,10 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code >= 500 {
 		h.log.ErrorContext(r.Context(), "officer api", "method", r.Method, "path", r.URL.Path, "err", err.Error())
 		if k == errkind.Unavailable {
+			// Officers are authenticated: they hear what is away (the
+			// HSM, the database) and that a retry may work.
 			w.Header().Set("Retry-After", httpx.RetryAfter)
-			var re *ra.Error
-			if !errors.As(err, &re) {
-				msg = "temporarily unavailable (database or HSM); try again shortly"
-			}
+			msg = "temporarily unavailable: " + msg
 		} else {
 			msg = "internal error; the server log has the details (request " + httpx.RequestID(r.Context()) + ")"
 		}
