@@ -473,3 +473,51 @@ func issuedCount(t *testing.T, st store.Store) int {
 	}
 	return n
 }
+
+// TestRefusalAuditBounded: a flood of failed handshakes writes a bounded
+// number of audit records, and the next one says how many were not.
+func TestRefusalAuditBounded(t *testing.T) {
+	c := ratest.New(t, "sqlite", nil)
+	server := selfSigned(t, x509.ExtKeyUsageServerAuth, "officer api test", true)
+	var mu sync.Mutex
+	now := time.Now()
+	cfg, err := api.TLSConfig(api.TLSOptions{Certificate: server, ClientCAs: c.MgmtPool, RefusedPerMinute: 3,
+		Clock: func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		Refused: func(cert *x509.Certificate, remote, reason string) {
+			if err := c.Service.Refused(context.Background(), cert, remote, reason); err != nil {
+				t.Errorf("audit refusal: %v", err)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(api.New(c.Service, nil))
+	srv.TLS = cfg
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(server.Leaf)
+	e := &env{c: c, srv: srv, caPool: pool}
+	try := func() {
+		resp, err := e.client(nil).Get(srv.URL + api.Prefix + "/whoami")
+		if err == nil {
+			resp.Body.Close()
+			t.Fatal("no client certificate got through")
+		}
+	}
+	for range 10 {
+		try()
+	}
+	if n := len(auditActions(t, c.Store, "officer.refused")); n != 3 {
+		t.Fatalf("%d refusals audited, want 3", n)
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	try()
+	recs := auditActions(t, c.Store, "officer.refused")
+	if len(recs) != 4 || !strings.Contains(string(recs[3].Details), "and 7 earlier refusals") {
+		t.Fatalf("after the minute: %d records, last %s", len(recs), recs[len(recs)-1].Details)
+	}
+}
