@@ -39,6 +39,9 @@ type Config struct {
 	Issuance  Issuance `yaml:"issuance"`
 	CRL       CRL      `yaml:"crl"`
 	Audit     Audit    `yaml:"audit"`
+	// AdminListen is the officer API (mTLS; ra role); see AdminAddr.
+	AdminListen string `yaml:"admin_listen"`
+	RA          RA     `yaml:"ra"`
 }
 
 // Log configures log/slog.
@@ -199,6 +202,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.HSM.PINFile = ResolvePath(dir, c.HSM.PINFile)
 	c.HSM.SoftHSM2Conf = ResolvePath(dir, c.HSM.SoftHSM2Conf)
 	c.Audit.CheckpointDir = ResolvePath(dir, c.Audit.CheckpointDir)
+	c.RA.EvidenceDir = ResolvePath(dir, c.RA.EvidenceDir)
 	// A bare module name (libsofthsm2.so) is left for dlopen's search path.
 	if strings.Contains(c.HSM.Module, "/") {
 		c.HSM.Module = ResolvePath(dir, c.HSM.Module)

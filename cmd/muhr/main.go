@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 		newTSACmd(),
 		newCRLCmd(),
 	)
+	addOfficerBootstrap(root) // muhr officer bootstrap (local; joins the officer group)
 	return root
 }
 

@@ -932,10 +932,10 @@ func TestConcurrentStartsMigrateOnce(t *testing.T) {
 				return
 			}
 
-			// Roles: not built → exit 2 naming the role; built but turned
-			// off in muhrd.yaml → exit 2 naming the role and the setting.
+			// Roles turned off in muhrd.yaml → exit 2 naming the role and
+			// the setting.
 			for _, r := range []struct{ roles, name, want string }{
-				{"ra", "ra", "is not built"}, {"tsa,ra", "ra", "is not built"},
+				{"ra", "ra", "ra.enabled is false"}, {"tsa,ra", "ra", "ra.enabled is false"},
 				{"ocsp", "ocsp", "ocsp.enabled is false"}, {"ca", "ca", "crl.enabled is false"},
 			} {
 				code, out := run(muhrd, "--config", cfg, "--roles", r.roles)
