@@ -172,7 +172,7 @@ func fail(status int, kind, msg string) *apiError {
 	return &apiError{status: status, Refused: raclient.Refused{Kind: kind, Message: msg}}
 }
 
-func (e *apiError) field(f string) *apiError { e.Field = f; return e }
+func (e *apiError) field(f string) *apiError  { e.Field = f; return e }
 func (e *apiError) state(st string) *apiError { e.State = st; return e }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -276,7 +276,6 @@ func (s *Server) id(prefix string) string { s.next++; return fmt.Sprintf("%s-%d"
 func (s *Server) whoami(o *raclient.Officer, _ *http.Request, _ []string) (int, any, *apiError) {
 	return 200, o, nil
 }
-
 
 func (s *Server) createSubscriber(o *raclient.Officer, r *http.Request, _ []string) (int, any, *apiError) {
 	var in raclient.SubscriberInput
