@@ -48,6 +48,7 @@ type Server struct {
 	subs     []*raclient.Subscriber
 	reqs     []*raclient.Request
 	reqCSR   map[string]string
+	reqQSCD  map[string]*raclient.QSCDEvidence
 	certs    []*raclient.Certificate
 	audit    []raclient.AuditRecord
 	next     int
@@ -58,7 +59,7 @@ type Server struct {
 // New starts the fake server; it stops with the test.
 func New(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{Dir: t.TempDir(), officers: map[string]*raclient.Officer{}, reqCSR: map[string]string{}, Calls: map[string]int{}}
+	s := &Server{Dir: t.TempDir(), officers: map[string]*raclient.Officer{}, reqCSR: map[string]string{}, reqQSCD: map[string]*raclient.QSCDEvidence{}, Calls: map[string]int{}}
 	s.caKey = newKey(t)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ratest management CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
@@ -355,6 +356,7 @@ func (s *Server) submit(o *raclient.Officer, r *http.Request, _ []string) (int, 
 		QSCD: q, SubmittedBy: o.Name, CreatedAt: now()}
 	s.reqs = append(s.reqs, req)
 	s.reqCSR[req.ID] = in.CSR
+	s.reqQSCD[req.ID] = in.QSCD
 	return 201, req, nil
 }
 
@@ -588,4 +590,12 @@ func (s *Server) auditList(_ *raclient.Officer, r *http.Request, _ []string) (in
 
 func (s *Server) auditVerify(_ *raclient.Officer, _ *http.Request, _ []string) (int, any, *apiError) {
 	return 200, raclient.AuditReport{OK: true, Records: int64(len(s.audit)), Head: strings.Repeat("ab", 32), Checkpoints: 1}, nil
+}
+
+// Submitted returns what a request was submitted with: its CSR (PEM) and
+// QSCD evidence (nil if none).
+func (s *Server) Submitted(id string) (string, *raclient.QSCDEvidence) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reqCSR[id], s.reqQSCD[id]
 }
