@@ -54,7 +54,7 @@ func newDevIssueCmd() *cobra.Command {
 			if qscd {
 				// A CSR file proves nothing about where its key lives: it may be
 				// a key taken off a token, or one that never was on one.
-				return errkind.Wrap(errkind.Invalid, errors.New("--qscd is refused with a CSR file: nothing shows the key was generated on a qualified device; " +
+				return errkind.Wrap(errkind.Invalid, errors.New("--qscd is refused with a CSR file: nothing shows the key was generated on a qualified device; "+
 					"enrol the subscriber's card at the counter with `muhr token enroll`, which generates the key on the card"))
 			}
 			csrBytes, err := os.ReadFile(csrPath)
