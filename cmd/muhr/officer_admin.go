@@ -146,7 +146,7 @@ func writeOfficerFiles(dir, name string, keyPEM []byte, certPEM string, admin ra
 
 func printOfficer(cmd *cobra.Command, o raclient.Officer) error {
 	return fields(cmd.OutOrStdout(), "id", o.ID, "name", o.Name, "roles", strings.Join(o.Roles, ","), "active", yesNo(o.Active),
-		"fingerprint", o.Fingerprint, "created at", o.CreatedAt)
+		"fingerprint", o.Fingerprint, "created at", when(o.CreatedAt))
 }
 
 func newOfficerListCmd() *cobra.Command {
@@ -166,7 +166,7 @@ func newOfficerListCmd() *cobra.Command {
 				var t table
 				t.add("ID", "NAME", "ROLES", "ACTIVE", "CREATED")
 				for _, o := range list {
-					t.add(o.ID, o.Name, strings.Join(o.Roles, ","), yesNo(o.Active), dash(o.CreatedAt))
+					t.add(o.ID, o.Name, strings.Join(o.Roles, ","), yesNo(o.Active), dash(when(o.CreatedAt)))
 				}
 				return t.write(cmd.OutOrStdout())
 			})

@@ -156,7 +156,7 @@ func newAuditListCmd() *cobra.Command {
 				var t table
 				t.add("SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT")
 				for _, r := range recs {
-					t.add(fmt.Sprint(r.Seq), r.Time, r.Actor, r.Action, dash(r.Subject))
+					t.add(fmt.Sprint(r.Seq), when(r.Time), r.Actor, r.Action, dash(r.Subject))
 				}
 				return t.write(w)
 			})

@@ -87,9 +87,9 @@ func newCertGetCmd() *cobra.Command {
 
 func printCert(w io.Writer, c raclient.Certificate) error {
 	kv := []string{"serial", c.Serial, "status", c.Status, "subject", c.Subject, "subscriber", c.SubscriberID,
-		"profile", c.Profile, "issuer CA", c.IssuerCA, "not before", c.NotBefore, "not after", c.NotAfter}
+		"profile", c.Profile, "issuer CA", c.IssuerCA, "not before", when(c.NotBefore), "not after", when(c.NotAfter)}
 	if r := c.Revocation; r != nil {
-		kv = append(kv, "reason", r.Reason, "since", r.Time, "invalid since", r.InvalidityDate)
+		kv = append(kv, "reason", r.Reason, "since", when(r.Time), "invalid since", when(r.InvalidityDate))
 	}
 	return fields(w, kv...)
 }
@@ -120,7 +120,7 @@ func newCertListCmd() *cobra.Command {
 				var t table
 				t.add("SERIAL", "STATUS", "PROFILE", "NOT AFTER", "SUBJECT")
 				for _, c := range cs {
-					t.add(c.Serial, c.Status, c.Profile, c.NotAfter, c.Subject)
+					t.add(c.Serial, c.Status, c.Profile, when(c.NotAfter), c.Subject)
 				}
 				return t.write(w)
 			})

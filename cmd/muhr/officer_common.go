@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/spf13/cobra"
@@ -253,4 +254,13 @@ func mergeGroups(root *cobra.Command) {
 		}
 		root.RemoveCommand(c)
 	}
+}
+
+// when shortens an API time for a table: seconds, UTC ("" stays "").
+func when(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format(time.RFC3339)
 }

@@ -202,7 +202,7 @@ func newRequestListCmd() *cobra.Command {
 				var t table
 				t.add("ID", "STATUS", "PROFILE", "KIND", "QSCD", "SUBSCRIBER", "SUBMITTED BY", "DECIDED BY", "SERIAL", "CREATED")
 				for _, r := range rs {
-					t.add(r.ID, r.Status, r.Profile, dash(r.Kind), yesNo(r.QSCD), r.SubscriberID, dash(r.SubmittedBy), dash(r.DecidedBy), dash(r.Serial), dash(r.CreatedAt))
+					t.add(r.ID, r.Status, r.Profile, dash(r.Kind), yesNo(r.QSCD), r.SubscriberID, dash(r.SubmittedBy), dash(r.DecidedBy), dash(r.Serial), dash(when(r.CreatedAt)))
 				}
 				return t.write(cmd.OutOrStdout())
 			})
@@ -270,5 +270,5 @@ func printRequest(cmd *cobra.Command, r raclient.Request, asJSON bool) error {
 	}
 	return fields(w, "id", r.ID, "status", r.Status, "subscriber", r.SubscriberID, "profile", r.Profile, "kind", r.Kind,
 		"qscd", yesNo(r.QSCD), "submitted by", r.SubmittedBy, "decided by", r.DecidedBy, "reason", r.Reason,
-		"serial", r.Serial, "created at", r.CreatedAt, "decided at", r.DecidedAt)
+		"serial", r.Serial, "created at", when(r.CreatedAt), "decided at", when(r.DecidedAt))
 }

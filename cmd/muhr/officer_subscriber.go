@@ -251,11 +251,11 @@ func printSubscriber(cmd *cobra.Command, s raclient.Subscriber, asJSON bool) err
 	}
 	kv = append(kv, "revocation passphrase", pass)
 	if s.Agreement != nil {
-		kv = append(kv, "agreement", s.Agreement.Version+" accepted "+s.Agreement.AcceptedAt)
+		kv = append(kv, "agreement", s.Agreement.Version+" accepted "+when(s.Agreement.AcceptedAt))
 	}
 	if s.PDS != nil {
-		kv = append(kv, "PDS", s.PDS.Version+" accepted "+s.PDS.AcceptedAt)
+		kv = append(kv, "PDS", s.PDS.Version+" accepted "+when(s.PDS.AcceptedAt))
 	}
-	kv = append(kv, "registered by", s.CreatedBy, "registered at", s.CreatedAt)
+	kv = append(kv, "registered by", s.CreatedBy, "registered at", when(s.CreatedAt))
 	return fields(w, kv...)
 }
