@@ -47,6 +47,15 @@ func addOfficerAudit(root *cobra.Command) {
 func officerVerifyConfig(cmd *cobra.Command) (string, bool) {
 	f := cmd.Flags().Lookup("config")
 	if f == nil || !f.Changed {
+		// As before officers existed: no officer config anywhere but a
+		// muhrd.yaml here means the local check.
+		home, _ := os.UserHomeDir()
+		p, _ := raclient.ConfigPath("", os.Getenv(raclient.ConfigEnv), home)
+		if _, err := os.Stat(p); err != nil && f != nil {
+			if _, err := os.Stat(f.Value.String()); err == nil {
+				return "", false
+			}
+		}
 		return "", true
 	}
 	b, err := os.ReadFile(f.Value.String())

@@ -430,3 +430,22 @@ func TestDevIssueQSCDRefused(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 }
+
+// `audit verify` with no officer config anywhere and a muhrd.yaml in the
+// working directory stays the local check, as before officers existed.
+func TestAuditVerifyDispatch(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("HOME", dir)
+	t.Setenv("MUHR_CONFIG", "")
+	t.Chdir(dir)
+	os.WriteFile("muhrd.yaml", []byte("database:\n  driver: nosuchdb\n"), 0o600)
+	r := muhrRun(t, "audit", "verify")
+	if r.code == 0 || strings.Contains(r.errOut, "officer config") {
+		t.Fatalf("local verify expected: exit %d\n%s", r.code, r.errOut)
+	}
+	os.Remove("muhrd.yaml")
+	r = muhrRun(t, "audit", "verify").must(t, 2, "no config at all")
+	if !strings.Contains(r.errOut, "officer config") || !strings.Contains(r.errOut, "muhrd.yaml") {
+		t.Fatalf("no config: %s", r.errOut)
+	}
+}
