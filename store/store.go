@@ -189,6 +189,7 @@ type Reader interface {
 	TSAReader
 	StatusReader
 	CRLReader
+	RAReader
 	GetCA(ctx context.Context, id string) (CA, error)
 	ListCAs(ctx context.Context) ([]CA, error)
 	GetCertificate(ctx context.Context, issuerID string, serial *big.Int) (Certificate, error)
@@ -242,6 +243,7 @@ type Tx interface {
 	IssuanceWriter
 	TSAWriter
 	StatusWriter
+	RAWriter
 	AuditWriter
 }
 

@@ -28,6 +28,7 @@ func runRaw(t *testing.T, open func(t *testing.T) (store.Store, Exec)) {
 		{"SchemaEnforcesSerials", testSchemaSerials},
 		{"StatusFeedGap", testFeedGap},
 		{"SchemaEnforcesStatus", testSchemaStatus},
+		{"SchemaEnforcesFourEyes", testSchemaFourEyes},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

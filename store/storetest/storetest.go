@@ -56,6 +56,12 @@ func runContract(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NextCRLNumber", testNextCRLNumber},
 		{"Lease", testLease},
 		{"LeaseRace", testLeaseRace},
+		{"RAOfficers", testOfficers},
+		{"RASubscribersAndSearch", testSubscribers},
+		{"RARequests", testRequests},
+		{"RAConcurrentClaimsOneWins", testConcurrentClaims},
+		{"RAPassphraseAttempts", testPassphraseAttempts},
+		{"RAListenerCert", testListenerCert},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
