@@ -50,7 +50,9 @@ func newRACenter(t *testing.T, backend string) *raCenter {
 		t.Fatal(err)
 	}
 	cfg, err := api.TLSConfig(api.TLSOptions{Certificate: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}, ClientCAs: c.MgmtPool,
-		Refused: func(cert *x509.Certificate, remote, reason string) { _ = c.Service.Refused(context.Background(), cert, remote, reason) }})
+		Refused: func(cert *x509.Certificate, remote, reason string) {
+			_ = c.Service.Refused(context.Background(), cert, remote, reason)
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
