@@ -263,3 +263,41 @@ func officerCLIFlow(t *testing.T, backend string) {
 		t.Errorf("audit verify:\n%s", v.out)
 	}
 }
+
+// Officer management against the real service: an admin adds an officer
+// (key made here, config written), who works at once; deactivated, they
+// are refused (exit 1); a certificate from another CA fails TLS (exit 3).
+func TestOfficerAdminAgainstRA(t *testing.T) {
+	rc := newRACenter(t, "sqlite")
+	admin := rc.officer(t, "admin", "admin")
+	out := filepath.Join(t.TempDir(), "officers")
+	var o raclient.Officer
+	jsonOf(t, muhrRun(t, "officer", "add", "--name", "registrar3", "--roles", "registrar", "--out-dir", out, "--config", admin, "-o", "json").must(t, 0, "officer add"), &o)
+	if o.ID == "" || !o.Active || o.Certificate == "" {
+		t.Fatalf("added %+v", o)
+	}
+	reg3 := filepath.Join(out, "registrar3.yaml")
+	muhrRun(t, "request", "list", "--config", reg3).must(t, 0, "new officer works")
+	if l := muhrRun(t, "officer", "list", "--config", admin).must(t, 0, "officer list"); !strings.Contains(l.out, "registrar3") {
+		t.Errorf("officer list:\n%s", l.out)
+	}
+	muhrRun(t, "officer", "list", "--config", reg3).must(t, 1, "registrar listing officers")
+	muhrRun(t, "officer", "deactivate", o.ID, "--config", admin).must(t, 0, "deactivate")
+	r := muhrRun(t, "request", "list", "--config", reg3).must(t, 1, "deactivated officer")
+	if !strings.Contains(r.errOut, "refused by the server") {
+		t.Errorf("deactivated: %s", r.errOut)
+	}
+
+	// An officer of another center: its certificate is not from this
+	// management CA, so the handshake fails.
+	other := newRACenter(t, "sqlite")
+	stranger := other.officer(t, "registrar1", "registrar")
+	b, _ := os.ReadFile(stranger)
+	body := strings.Replace(string(b), other.url, rc.url, 1)
+	body = strings.Replace(body, other.caBundle, rc.caBundle, 1)
+	os.WriteFile(stranger, []byte(body), 0o600)
+	r = muhrRun(t, "request", "list", "--config", stranger).must(t, 3, "certificate from another CA")
+	if !strings.Contains(r.errOut, "client certificate") {
+		t.Errorf("foreign certificate: %s", r.errOut)
+	}
+}
