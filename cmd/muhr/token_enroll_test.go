@@ -102,3 +102,38 @@ func TestTokenEnroll(t *testing.T) {
 		t.Fatalf("label taken: exit %d\n%s", r.code, r.errOut)
 	}
 }
+
+// An officer whose key is on their own card (a pkcs11: URI in the config)
+// works like one with a key file; the PIN comes from pin_file.
+func TestOfficerCardKeyConfig(t *testing.T) {
+	srv := ratest.New(t)
+	card := testpki.SoftHSM(t)
+	ctx := context.Background()
+	tok, err := pkcs11.Open(ctx, card.Config(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := tok.Generate(ctx, "officer-key", "ecdsa-p256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := srv.AddOfficerKey(t, "registrar1", k, "registrar")
+	tok.Close()
+	os.Remove(f.Key)
+	cfg := filepath.Join(t.TempDir(), "card.yaml")
+	os.WriteFile(cfg, []byte("server: "+srv.URL+"\nca_bundle: "+srv.CAFile+"\ncert: "+f.Cert+
+		"\nkey: \"pkcs11:token="+card.Label+";object=officer-key?module-path="+card.Module+"\"\npin_file: "+card.PINFile+"\n"), 0o600)
+	r := muhrRun(t, "subscriber", "register", "person", "--config", cfg, "-o", "json", "--surname", "А", "--given-name", "Б",
+		"--personal-number", "123123123", "--country", "TJ").must(t, 0, "register with a card key")
+	var s raclient.Subscriber
+	jsonOf(t, r, &s)
+	if s.CreatedBy != "registrar1" {
+		t.Errorf("acted as %q", s.CreatedBy)
+	}
+	os.WriteFile(cfg, []byte("server: "+srv.URL+"\nca_bundle: "+srv.CAFile+"\ncert: "+f.Cert+
+		"\nkey: \"pkcs11:token=no-such-card;object=officer-key\"\nmodule: "+card.Module+"\npin_file: "+card.PINFile+"\n"), 0o600)
+	r = muhrRun(t, "request", "list", "--config", cfg).must(t, 2, "card missing")
+	if !strings.Contains(r.errOut, "no-such-card") {
+		t.Errorf("missing card: %s", r.errOut)
+	}
+}
