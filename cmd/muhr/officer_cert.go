@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/muhr-pki/muhr/internal/secret"
 	"github.com/muhr-pki/muhr/raclient"
@@ -44,6 +45,9 @@ func newCertGetCmd() *cobra.Command {
 			serial, err := serialArg(args[0])
 			if err != nil {
 				return err
+			}
+			if f, ok := cmd.OutOrStdout().(*os.File); ok && der && out == "" && term.IsTerminal(int(f.Fd())) {
+				return usagef("--der writes binary: give --out FILE, or redirect stdout")
 			}
 			return withClient(cmd, func(c *raclient.Client, asJSON bool) error {
 				crt, err := c.Certificate(cmd.Context(), serial)
