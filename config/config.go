@@ -38,6 +38,9 @@ type Config struct {
 	OCSP      OCSP     `yaml:"ocsp"`
 	Issuance  Issuance `yaml:"issuance"`
 	CRL       CRL      `yaml:"crl"`
+	// AdminListen is the officer API (mTLS; ra role); see AdminAddr.
+	AdminListen string `yaml:"admin_listen"`
+	RA          RA     `yaml:"ra"`
 }
 
 // Log configures log/slog.
@@ -196,6 +199,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Database.PasswordFile = ResolvePath(dir, c.Database.PasswordFile)
 	c.HSM.PINFile = ResolvePath(dir, c.HSM.PINFile)
 	c.HSM.SoftHSM2Conf = ResolvePath(dir, c.HSM.SoftHSM2Conf)
+	c.RA.EvidenceDir = ResolvePath(dir, c.RA.EvidenceDir)
 	// A bare module name (libsofthsm2.so) is left for dlopen's search path.
 	if strings.Contains(c.HSM.Module, "/") {
 		c.HSM.Module = ResolvePath(dir, c.HSM.Module)

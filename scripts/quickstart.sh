@@ -10,6 +10,8 @@ MUHR_HOME=${MUHR_HOME:-./.muhr}
 MUHR_LISTEN=${MUHR_LISTEN:-127.0.0.1:8080}
 # Operations listener (metrics, detailed health); set it empty to turn it off.
 MUHR_OPS_LISTEN=${MUHR_OPS_LISTEN-127.0.0.1:9090}
+# Officer API (HTTPS with officers' client certificates).
+MUHR_ADMIN_LISTEN=${MUHR_ADMIN_LISTEN:-127.0.0.1:8443}
 mkdir -p "$MUHR_HOME"
 MUHR_HOME=$(cd "$MUHR_HOME" && pwd)
 
@@ -40,6 +42,7 @@ if [ ! -e "$MUHR_HOME/.initialized" ]; then
 # Written by scripts/quickstart.sh for the demo center.
 listen: $MUHR_LISTEN
 ops_listen: "$MUHR_OPS_LISTEN"
+admin_listen: $MUHR_ADMIN_LISTEN
 public_url: http://$MUHR_LISTEN
 log:
   level: info
@@ -60,6 +63,9 @@ tsa:
   require_sync: false
 ocsp:
   # Answers the OCSP URL in every certificate's AIA, for every issuing CA.
+  enabled: true
+ra:
+  # The officer API on admin_listen: registration and four-eyes approval.
   enabled: true
 issuance:
   # Demo policy OID on a placeholder private arc; the PDS URLs are examples.
@@ -83,6 +89,12 @@ JSON
 	"$MUHR" ceremony run --config "$MUHR_HOME/ceremony.yaml" --ca-dir "$MUHR_HOME/ca" --backup-dir "$MUHR_HOME/backup"
 	echo "muhr: token backed up in $MUHR_HOME/backup; if the keys are ever lost:" >&2
 	echo "  $MUHR hsm restore --config $MUHR_HOME/muhrd.yaml --from \$(ls -d $MUHR_HOME/backup/token-* | tail -n1)" >&2
+	# Demo officers, each with a key, a certificate from the management CA
+	# and a ready CLI config in $MUHR_HOME/officers/<name>.yaml.
+	for officer in registrar1:registrar registrar2:registrar,approver auditor:auditor admin:admin; do
+		"$MUHR" officer bootstrap --config "$MUHR_HOME/muhrd.yaml" --name "${officer%%:*}" --roles "${officer#*:}" \
+			--out-dir "$MUHR_HOME/officers" >&2
+	done
 	touch "$MUHR_HOME/.initialized"
 fi
 

@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 	)
 	root.AddCommand(newSubscriberCmd(), newRequestCmd(), newCertCmd(), newOfficerCmd(), newTokenCmd())
 	addOfficerAudit(root)
+	addOfficerBootstrap(root) // muhr officer bootstrap (local; joins the officer group)
 	mergeGroups(root)
 	return root
 }

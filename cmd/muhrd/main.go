@@ -160,7 +160,7 @@ func serve(ctx context.Context, cfgPath string, cfg *config.Config, roles []role
 		}
 	}
 
-	lns, err := bind(ctx, cfg, srv)
+	lns, err := bind(ctx, cfg, srv, e.officer)
 	if err != nil {
 		return err
 	}
@@ -188,8 +188,8 @@ func tokenLabel(cfg *config.Config, signers []string) string {
 }
 
 // bind opens the listeners: public always, operations unless ops_listen
-// is "". The officers' mTLS listener will join here.
-func bind(ctx context.Context, cfg *config.Config, srv *server.Server) ([]server.Listener, error) {
+// is "", the officers' mTLS listener when the ra role runs.
+func bind(ctx context.Context, cfg *config.Config, srv *server.Server, off *officerListener) ([]server.Listener, error) {
 	pub, err := server.Listen(ctx, server.ListenerPublic, cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -202,6 +202,16 @@ func bind(ctx context.Context, cfg *config.Config, srv *server.Server) ([]server
 			return nil, fmt.Errorf("ops_listen (\"\" disables it): %w", err)
 		}
 		lns = append(lns, server.Listener{Name: server.ListenerOps, Net: ops, Handler: srv.OpsHandler()})
+	}
+	if off != nil {
+		ln, err := server.Listen(ctx, listenerOfficer, off.addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Net.Close()
+			}
+			return nil, fmt.Errorf("admin_listen (or $MUHR_ADMIN_LISTEN): %w", err)
+		}
+		lns = append(lns, server.Listener{Name: listenerOfficer, Net: ln, Handler: off.handler, TLS: off.tls})
 	}
 	return lns, nil
 }

@@ -61,7 +61,7 @@ func roleTable() []role {
 		// issuance API on the officers' listener comes with the Officers issue.
 		{name: "ca", signers: []string{"ca"}, db: dbWrite, listeners: []string{listenerOfficer},
 			mount: mountCA, configured: crlConfigured},
-		{name: "ra", db: dbWrite, listeners: []string{listenerOfficer}},
+		{name: "ra", signers: []string{"ca"}, db: dbWrite, listeners: []string{listenerOfficer}, mount: mountRA, configured: raConfigured},
 		{name: "ocsp", signers: []string{store.SignerRoleOCSP}, db: dbRead, listeners: []string{server.ListenerPublic},
 			mount: mountOCSP, configured: ocspConfigured, servesWithoutDB: true},
 		{name: "tsa", signers: []string{store.SignerRoleTSA}, db: dbWrite, listeners: []string{server.ListenerPublic},
@@ -206,6 +206,8 @@ type edge struct {
 	svc     context.Context
 	closers []func()
 	keysIn  []string
+	// officer is the officers' mTLS listener, when the ra role runs.
+	officer *officerListener
 }
 
 // useKey registers a key a role signs with, so health checks that it can

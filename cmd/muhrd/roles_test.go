@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,17 +24,16 @@ import (
 
 const bogusDB = "  driver: sqlite\n  path: /nonexistent-dir/sub/muhr.db\n"
 
-// A role that is not built yet is refused at start, naming it, before
-// anything is opened (the database and module here do not exist).
-func TestRoleNotBuiltRefused(t *testing.T) {
-	for _, name := range []string{"ra"} {
-		code, stderr := runShort(t, "--config", writeConfig(t, bogusDB, tsaSection), "--roles", "tsa,"+name)
-		if code != exitUsage || !strings.Contains(stderr, "role "+name+" is not built yet") {
-			t.Errorf("--roles tsa,%s: exit %d:\n%s", name, code, stderr)
-		}
+// The ra role is built but off unless ra.enabled: asked for without it,
+// muhrd refuses to start, naming the key, before anything is opened (the
+// database and module here do not exist).
+func TestRoleRAOffUnlessEnabled(t *testing.T) {
+	code, stderr := runShort(t, "--config", writeConfig(t, bogusDB, tsaSection), "--roles", "tsa,ra")
+	if code != exitUsage || !strings.Contains(stderr, "role ra: ra.enabled is false") {
+		t.Errorf("--roles tsa,ra: exit %d:\n%s", code, stderr)
 	}
-	code, stderr := runShort(t, "--config", writeConfig(t, bogusDB, "roles: [repository, ra]\n"))
-	if code != exitUsage || !strings.Contains(stderr, "role ra is not built yet") {
+	code, stderr = runShort(t, "--config", writeConfig(t, bogusDB, "roles: [repository, ra]\n"))
+	if code != exitUsage || !strings.Contains(stderr, "role ra: ra.enabled is false") {
 		t.Errorf("roles: in muhrd.yaml: exit %d:\n%s", code, stderr)
 	}
 }
@@ -330,20 +328,5 @@ func TestRealTSAHealthUnderThousandProbes(t *testing.T) {
 	wg.Wait()
 	if len(bad) != 0 {
 		t.Fatalf("of %d concurrent probes, failed: %v", n, bad)
-	}
-}
-
-// muhrd links ca and zlint for the ca role, which lints and signs CRLs;
-// it does not issue yet (the Officers issue brings that), so it must not
-// link the issuance settings.
-func TestDaemonLinksNoIssuance(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "github.com/muhr-pki/muhr/cmd/muhrd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, dep := range strings.Fields(string(out)) {
-		if dep == "github.com/muhr-pki/muhr/internal/center/issuing" {
-			t.Errorf("muhrd links %s", dep)
-		}
 	}
 }

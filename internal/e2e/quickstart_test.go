@@ -103,7 +103,7 @@ func startQuickstartIn(t *testing.T, root, home, addr string) (*exec.Cmd, *syncB
 	}
 	cmd := exec.Command("bash", filepath.Join(root, "scripts/quickstart.sh"))
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "MUHR_HOME="+home, "MUHR_LISTEN="+addr, "MUHR_OPS_LISTEN="+freeAddr(t))
+	cmd.Env = append(os.Environ(), "MUHR_HOME="+home, "MUHR_LISTEN="+addr, "MUHR_OPS_LISTEN="+freeAddr(t), "MUHR_ADMIN_LISTEN="+freeAddr(t))
 	// Its own process group, so the signal reaches the script and muhrd.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := newSyncBuffer()
