@@ -191,6 +191,9 @@ func newCertRevokeCmd() *cobra.Command {
 			return withClient(cmd, func(c *raclient.Client, asJSON bool) error {
 				crt, err := c.Revoke(cmd.Context(), serial, reason, ct)
 				if err != nil {
+					if errors.As(err, new(*raclient.Unreachable)) {
+						return fmt.Errorf("%w\n  note: the revocation may have reached the server: `muhr cert get %s -o json` shows its status", err, serial)
+					}
 					return err
 				}
 				if asJSON {

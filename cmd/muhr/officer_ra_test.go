@@ -223,6 +223,31 @@ func officerCLIFlow(t *testing.T, backend string) {
 	}
 	rc.opensslVerify(t, q.Certificate)
 
+	// An organization represented by the person; a qseal-org request.
+	var org raclient.Subscriber
+	jsonOf(t, muhrRun(t, "subscriber", "register", "organization", "--config", reg1, "-o", "json", "--name", "Вазорати молия",
+		"--registration-number", "0110000001", "--tax-number", "020000001", "--country", "TJ", "--representative", sub.ID).must(t, 0, "register organization"), &org)
+	if org.Organization == nil || org.Organization.Name != "Вазорати молия" {
+		t.Fatalf("organization %+v", org)
+	}
+
+	// A subscriber who calls in proves it is them with the passphrase.
+	pass := filepath.Join(dir, "pass.txt")
+	os.WriteFile(pass, []byte("сирри ман 42\n"), 0o600)
+	wrong := filepath.Join(dir, "wrong.txt")
+	os.WriteFile(wrong, []byte("not it\n"), 0o600)
+	var ps raclient.Subscriber
+	jsonOf(t, muhrRun(t, "subscriber", "register", "person", "--config", reg1, "-o", "json", "--surname", "Каримова", "--given-name", "Нилуфар",
+		"--personal-number", "0123456780", "--country", "TJ", "--passphrase-file", pass).must(t, 0, "register with passphrase"), &ps)
+	if !ps.HasPassphrase {
+		t.Fatalf("passphrase not recorded: %+v", ps)
+	}
+	var pr raclient.Request
+	jsonOf(t, muhrRun(t, "request", "submit", "--config", reg1, "-o", "json", "--subscriber", ps.ID, "--profile", "qes-person", "--csr", opensslCSR(t, dir, "p")).must(t, 0, "submit"), &pr)
+	jsonOf(t, muhrRun(t, "request", "approve", pr.ID, "--config", reg2, "-o", "json").must(t, 0, "approve"), &pr)
+	muhrRun(t, "cert", "suspend", pr.Serial, "--passphrase-file", wrong, "--config", reg1).must(t, 1, "wrong passphrase")
+	muhrRun(t, "cert", "suspend", pr.Serial, "--passphrase-file", pass, "--config", reg1).must(t, 0, "right passphrase")
+
 	// Revoke, suspend, resume through the CLI.
 	muhrRun(t, "cert", "suspend", q.Serial, "--config", reg1).must(t, 0, "suspend")
 	var c raclient.Certificate

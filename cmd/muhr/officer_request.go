@@ -118,6 +118,9 @@ func newRequestApproveCmd() *cobra.Command {
 				progress(cmd, "approving %s; the center is issuing the certificate...", args[0])
 				r, err := c.Approve(cmd.Context(), args[0])
 				if err != nil {
+					if errors.As(err, new(*raclient.Unreachable)) {
+						return fmt.Errorf("%w\n  note: the approval may have reached the server: `muhr request show %s` tells; approving again issues nothing twice", err, args[0])
+					}
 					return err
 				}
 				if asJSON {
