@@ -14,6 +14,7 @@ import (
 
 	"github.com/muhr-pki/muhr/ca"
 	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/errkind"
 	"github.com/muhr-pki/muhr/internal/center"
 	"github.com/muhr-pki/muhr/internal/center/issuing"
 	"github.com/muhr-pki/muhr/policy"
@@ -50,6 +51,12 @@ func newDevIssueCmd() *cobra.Command {
 			`  {"kind":"organization","name":…,"registration_number":…,"tax_number":…,"country":"TJ"}`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if qscd {
+				// A CSR file proves nothing about where its key lives: it may be
+				// a key taken off a token, or one that never was on one.
+				return errkind.Wrap(errkind.Invalid, errors.New("--qscd is refused with a CSR file: nothing shows the key was generated on a qualified device; "+
+					"enrol the subscriber's card at the counter with `muhr token enroll`, which generates the key on the card"))
+			}
 			csrBytes, err := os.ReadFile(csrPath)
 			if err != nil {
 				return fmt.Errorf("--csr: %w", err)

@@ -34,7 +34,10 @@ func newRootCmd() *cobra.Command {
 		newTSACmd(),
 		newCRLCmd(),
 	)
+	root.AddCommand(newSubscriberCmd(), newRequestCmd(), newCertCmd(), newOfficerCmd(), newTokenCmd())
+	addOfficerAudit(root)
 	addOfficerBootstrap(root) // muhr officer bootstrap (local; joins the officer group)
+	mergeGroups(root)
 	return root
 }
 
@@ -65,6 +68,11 @@ const (
 // to do next.
 func exitFor(err error) (code int, msg string) {
 	msg = "muhr: " + err.Error()
+	// Officer commands have their own codes (0 ok, 1 refused, 2 usage, 3 unreachable).
+	var oe *officerError
+	if errors.As(err, &oe) {
+		return oe.code, msg
+	}
 	if errors.Is(err, store.ErrSchemaBehind) {
 		// Unavailable to the store, but retrying never helps: the message
 		// names the command that migrates. The state clashes (exit 5).
