@@ -162,15 +162,17 @@ type TimestampReport struct {
 // SignatureReport is the verdict on one signer.
 type SignatureReport struct {
 	Status
-	ID          string           `json:"id"`
-	Signer      string           `json:"signer,omitempty"`
-	SigningTime *time.Time       `json:"claimedSigningTime,omitempty"`
-	Checks      []Check          `json:"checks"`
-	Timestamp   *TimestampReport `json:"timestamp,omitempty"`
-	Certificate *CertReport      `json:"certificate,omitempty"`
-	// KeyOnQSCD is what the certificate claims (QcSSCD); a signature made
-	// with a key file by `muhr sign` carries a certificate without it.
-	DigestAlgorithm string `json:"digestAlgorithm,omitempty"`
+	ID              string           `json:"id"`
+	Signer          string           `json:"signer,omitempty"`
+	SigningTime     *time.Time       `json:"claimedSigningTime,omitempty"`
+	Checks          []Check          `json:"checks"`
+	Timestamp       *TimestampReport `json:"timestamp,omitempty"`
+	Certificate     *CertReport      `json:"certificate,omitempty"`
+	DigestAlgorithm string           `json:"digestAlgorithm,omitempty"`
+	// SignatureValue identifies the signature in the ETSI report.
+	SignatureValue []byte `json:"-"`
+	// Token is the signature timestamp's DER, when there is one.
+	Token []byte `json:"-"`
 }
 
 func (r *SignatureReport) check(name string, ok bool, detail string) {

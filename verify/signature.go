@@ -86,7 +86,7 @@ func parseAll(ders [][]byte) []*x509.Certificate {
 
 // signer validates one SignerInfo.
 func (v *Validator) signer(ctx context.Context, sd *cms.SignedData, si *cms.SignerInfo, data []byte, pool []*x509.Certificate, now time.Time) *SignatureReport {
-	sr := &SignatureReport{Status: pass()}
+	sr := &SignatureReport{Status: pass(), SignatureValue: si.Signature}
 	cert := findSigner(si, pool)
 	if cert == nil {
 		sr.check("signingCertificate", false, "the signer's certificate is not in the signature nor given")
@@ -105,6 +105,7 @@ func (v *Validator) signer(ctx context.Context, sd *cms.SignedData, si *cms.Sign
 		if n != 1 || len(vals) != 1 {
 			sr.check("signatureTimestamp", false, "more than one signature timestamp")
 		}
+		sr.Token = vals[0]
 		ts := v.timestamp(ctx, vals[0], si.Signature, pool)
 		sr.Timestamp = ts
 		if ts.Indication == Passed {
