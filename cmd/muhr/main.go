@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(),
 		newTSACmd(),
 		newCRLCmd(),
+		newVerifyCmd(), newSignCmd(),
 	)
 	return root
 }
