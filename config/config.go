@@ -38,6 +38,7 @@ type Config struct {
 	OCSP      OCSP     `yaml:"ocsp"`
 	Issuance  Issuance `yaml:"issuance"`
 	CRL       CRL      `yaml:"crl"`
+	Verify    Validate `yaml:"validate"`
 }
 
 // Log configures log/slog.

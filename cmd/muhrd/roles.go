@@ -67,6 +67,7 @@ func roleTable() []role {
 		{name: "tsa", signers: []string{store.SignerRoleTSA}, db: dbWrite, listeners: []string{server.ListenerPublic},
 			mount: mountTSA, configured: tsaConfigured},
 		{name: "repository", db: dbRead, listeners: []string{server.ListenerPublic}, mount: mountRepository},
+		{name: "validate", db: dbRead, listeners: []string{server.ListenerPublic}, mount: mountValidate, configured: validateConfigured},
 	}
 }
 
