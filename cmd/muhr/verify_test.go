@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
-	"encoding/asn1"
 	"encoding/pem"
 	"math/big"
 	"net/http"
@@ -324,4 +323,3 @@ func TestSignVerifiesWithOpenSSL(t *testing.T) {
 	wantExit(t, "pin-value", err, 2, "pin-value")
 }
 
-var _ = asn1.NullBytes
