@@ -322,4 +322,3 @@ func TestSignVerifiesWithOpenSSL(t *testing.T) {
 	_, err = run(t, "sign", "--in", doc, "--out", sig, "--key", uri+"&pin-value=1234", "--cert", tokCertPath)
 	wantExit(t, "pin-value", err, 2, "pin-value")
 }
-
