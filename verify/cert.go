@@ -189,7 +189,7 @@ func (v *Validator) buildChain(ctx context.Context, r *CertReport, leaf *x509.Ce
 // neither when there is nothing left to try.
 func (v *Validator) fetchIssuer(ctx context.Context, leaf *x509.Certificate, extra []*x509.Certificate, tried map[string]bool) (*x509.Certificate, string) {
 	for _, c := range append([]*x509.Certificate{leaf}, extra...) {
-		for _, u := range c.IssuingCertificateURL {
+		for _, u := range firstN(c.IssuingCertificateURL, maxLocations) {
 			if tried[u] {
 				continue
 			}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/muhr-pki/muhr/policy"
 	"github.com/muhr-pki/muhr/verify"
 )
 
@@ -210,4 +212,43 @@ func TestNotYetValidFails(t *testing.T) {
 	cert, _ := p.signer(t, nil)
 	r := p.validator(t, nil).Certificate(context.Background(), cert, []*x509.Certificate{p.inter}, cert.NotBefore.Add(-time.Hour), false, verify.UsageSigning)
 	want(t, r.Status, verify.Failed, verify.NotYetValid)
+}
+
+func TestQualifiedFromQCStatementsAndPolicy(t *testing.T) {
+	p := newSoftPKI(t)
+	qcs, err := policy.MarshalQCStatements(policy.QCStatements{Compliance: true, SSCD: true, Type: policy.QCTypeESign,
+		Legislation: []string{"TJ"}, PDS: []policy.PDS{{URL: "https://muhr.example.tj/pds/en.pdf", Language: "en"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qscd, _ := x509.ParseOID("0.4.0.194112.1.2")
+	ext := pkix.Extension{Id: []int{1, 3, 6, 1, 5, 5, 7, 1, 3}, Value: qcs}
+	cert, _ := p.signer(t, func(c *x509.Certificate) { c.ExtraExtensions = []pkix.Extension{ext}; c.Policies = []x509.OID{qscd} })
+	r := p.validator(t, nil).Certificate(context.Background(), cert, nil, time.Now(), false, verify.UsageSigning)
+	want(t, r.Status, verify.Passed, "")
+	if q := r.Qualification; !q.Qualified || !q.QSCD || q.Type != "esign" || q.Legislation[0] != "TJ" {
+		t.Fatalf("%+v", q)
+	}
+	// QcCompliance without a QCP policy is not qualified.
+	cert2, _ := p.signer(t, func(c *x509.Certificate) { c.ExtraExtensions = []pkix.Extension{ext} })
+	r = p.validator(t, nil).Certificate(context.Background(), cert2, nil, time.Now(), false, verify.UsageSigning)
+	if q := r.Qualification; q.Qualified || q.Note == "" {
+		t.Fatalf("%+v", q)
+	}
+}
+
+func TestManyLocationsBounded(t *testing.T) {
+	p := newSoftPKI(t)
+	var urls []string
+	for range 1000 {
+		urls = append(urls, p.url+"/hang")
+	}
+	cert, _ := p.signer(t, func(c *x509.Certificate) { c.OCSPServer = urls; c.CRLDistributionPoints = urls })
+	v := p.validator(t, func(o *verify.Options) { o.Timeout = 100 * time.Millisecond })
+	start := time.Now()
+	r := v.Certificate(context.Background(), cert, []*x509.Certificate{p.inter}, time.Now(), false, verify.UsageSigning)
+	want(t, r.Status, verify.Indeterminate, verify.TryLater)
+	if d := time.Since(start); d > 2*time.Second || len(r.Revocation) != 7 { // 3 OCSP + 3 CRL for the leaf, the issuing CA's CRL
+		t.Fatalf("%s, %d answers", d, len(r.Revocation))
+	}
 }

@@ -105,11 +105,11 @@ func TestValidate100MBRefusedAtLimit(t *testing.T) {
 	// Streamed (chunked): one multipart part of 100 MB.
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
-	var sent int64
+	sentc := make(chan int64, 1)
 	go func() {
 		w, _ := mw.CreateFormFile("signature", "big.p7s")
 		n, err := io.Copy(w, io.LimitReader(zeros{}, size))
-		sent = n
+		sentc <- n
 		if err == nil {
 			mw.Close()
 		}
@@ -126,7 +126,7 @@ func TestValidate100MBRefusedAtLimit(t *testing.T) {
 		}
 	}
 	pr.Close()
-	if sent >= size {
+	if sent := <-sentc; sent >= size {
 		t.Fatalf("the server read all %d octets", sent)
 	}
 }

@@ -92,14 +92,16 @@ func (c *cache) putCRL(u string, l *x509.RevocationList) {
 // cert, and returns every answer tried; the last is the one used when ok.
 func (v *Validator) revocation(ctx context.Context, cert, issuer *x509.Certificate) (answers []RevocationAnswer, used *RevocationAnswer) {
 	now := v.clock()
-	for _, u := range cert.OCSPServer {
+	// A certificate names a handful of locations; a hostile one naming
+	// thousands must not buy thousands of timeouts.
+	for _, u := range firstN(cert.OCSPServer, maxLocations) {
 		a, ok := v.askOCSP(ctx, cert, issuer, u, now)
 		answers = append(answers, a)
 		if ok {
 			return answers, &answers[len(answers)-1]
 		}
 	}
-	for _, u := range cert.CRLDistributionPoints {
+	for _, u := range firstN(cert.CRLDistributionPoints, maxLocations) {
 		a, ok := v.askCRL(ctx, cert, issuer, u, now)
 		answers = append(answers, a)
 		if ok {
@@ -205,6 +207,12 @@ func (v *Validator) askCRL(ctx context.Context, cert, issuer *x509.Certificate, 
 	}
 	return a, true
 }
+
+// maxLocations is how many OCSP URLs, and how many CRL distribution
+// points, of one certificate are tried.
+const maxLocations = 3
+
+func firstN(s []string, n int) []string { return s[:min(len(s), n)] }
 
 func hasExtension(c *x509.Certificate, oid asn1.ObjectIdentifier) bool {
 	for _, e := range c.Extensions {
