@@ -5,7 +5,8 @@
 #    verification rate and `openssl cms -verify` run as a process per
 #    signature;
 #  - CAdES-B signatures/s with the key on SoftHSM2 (the cades package, which
-#    `muhr sign` runs once per document), next to the token's raw signing rate.
+#    `muhr sign` runs once per document), next to the token's raw signing rate,
+#    and `muhr sign --key pkcs11:...` as a process per document.
 # Usage: scripts/bench/verify.sh [BENCHTIME]   (default 3s per row)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,3 +20,5 @@ echo "== go test -bench BenchmarkValidateCAdEST ./verify (benchtime $T, $(nproc)
 go test -run '^$' -bench BenchmarkValidateCAdEST -benchtime "$T" ./verify/ | grep -E '^Benchmark'
 echo "== go test -bench BenchmarkSignSoftHSM ./cades"
 go test -run '^$' -bench BenchmarkSignSoftHSM -benchtime "$T" ./cades/ | grep -E '^Benchmark'
+echo "== go test -bench BenchmarkMuhrSignProcess ./cmd/muhr (muhr sign as a process per document, 50 runs)"
+go test -run '^$' -bench BenchmarkMuhrSignProcess -benchtime 50x ./cmd/muhr/ | grep -E '^Benchmark'
