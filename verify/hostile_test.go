@@ -252,3 +252,14 @@ func TestManyLocationsBounded(t *testing.T) {
 		t.Fatalf("%s, %d answers", d, len(r.Revocation))
 	}
 }
+
+func TestHugeSignatureRefused(t *testing.T) {
+	p := newSoftPKI(t)
+	huge := make([]byte, verify.MaxSignatureBytes+1)
+	huge[0], huge[1] = 0x30, 0x84
+	rep := p.validator(t, nil).Signature(context.Background(), huge, doc, nil)
+	want(t, rep.Status, verify.Failed, verify.FormatFailure)
+	if !strings.Contains(rep.Reason, "limit") {
+		t.Fatal(rep.Reason)
+	}
+}
