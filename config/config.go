@@ -40,8 +40,9 @@ type Config struct {
 	CRL       CRL      `yaml:"crl"`
 	Audit     Audit    `yaml:"audit"`
 	// AdminListen is the officer API (mTLS; ra role); see AdminAddr.
-	AdminListen string `yaml:"admin_listen"`
-	RA          RA     `yaml:"ra"`
+	AdminListen string   `yaml:"admin_listen"`
+	RA          RA       `yaml:"ra"`
+	Verify      Validate `yaml:"validate"`
 }
 
 // Log configures log/slog.

@@ -68,6 +68,7 @@ ocsp:
 ra:
   # The officer API on admin_listen: registration and four-eyes approval.
   enabled: true
+validate: {enabled: true} # POST /api/v1/validate: certificates and CAdES signatures
 issuance:
   # Demo policy OID on a placeholder private arc; the PDS URLs are examples.
   policy_oid: 1.3.6.1.4.1.59999.1.1

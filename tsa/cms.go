@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/internal/cms"
 )
 
 // The token is built here with encoding/asn1 rather than by a CMS library:
@@ -26,20 +27,6 @@ import (
 // genTime to the second), and everything a token has that does not change
 // per request (signer identifier, ESSCertIDv2, algorithm identifiers,
 // certificates) is encoded once per unit instead of once per token.
-
-var (
-	oidSignedData      = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
-	oidAttrContentType = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 3}
-	oidAttrDigest      = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 4}
-	oidAttrSigningCert = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 16, 2, 47}
-	oidRSAEncryption   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 1}
-	oidSHA256WithRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
-	oidSHA384WithRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 12}
-	oidSHA512WithRSA   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 13}
-	oidECDSAWithSHA256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
-	oidECDSAWithSHA384 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 3}
-	oidECDSAWithSHA512 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 4}
-)
 
 // GenTimePrecision is the resolution of genTime: the clock is read in
 // nanoseconds but the ledger keeps microseconds, so genTime is truncated
@@ -82,47 +69,37 @@ var (
 
 func newSignerTemplate(u *Unit, acc time.Duration, policies []asn1.ObjectIdentifier) (*signerTemplate, error) {
 	t := &signerTemplate{signer: u.Signer, digest: u.Digest, policies: map[string][]byte{},
-		oidTSTInfo: mustMarshal(oidTSTInfo), oidSD: mustMarshal(oidSignedData)}
+		oidTSTInfo: cms.MustMarshal(cms.OIDTSTInfo), oidSD: cms.MustMarshal(cms.OIDSignedData)}
 	if acc > 0 {
-		t.accuracy = mustMarshal(accuracy{Seconds: int64(acc / time.Second), Milliseconds: int64(acc%time.Second) / 1e6,
+		t.accuracy = cms.MustMarshal(accuracy{Seconds: int64(acc / time.Second), Milliseconds: int64(acc%time.Second) / 1e6,
 			Microseconds: int64(acc%time.Millisecond) / 1e3})
 	}
 	for _, p := range policies {
-		t.policies[p.String()] = mustMarshal(p)
+		t.policies[p.String()] = cms.MustMarshal(p)
 	}
-	hashOID := map[crypto.Hash]asn1.ObjectIdentifier{crypto.SHA256: oidSHA256, crypto.SHA384: oidSHA384, crypto.SHA512: oidSHA512}[u.Digest]
+	hashOID := cms.HashOID(u.Digest)
 	if hashOID == nil {
 		return nil, fmt.Errorf("%w: unsupported digest %s", ErrUnit, u.Digest)
 	}
-	t.digestAlg = der(seq(mustMarshal(hashOID)))
-	var sigOID asn1.ObjectIdentifier
+	t.digestAlg = cms.Seq(cms.MustMarshal(hashOID))
+	_, isEC := u.Signer.Public().(*ecdsa.PublicKey)
+	sigOID, nullParams := cms.SignatureOID(isEC, u.Digest)
 	params := []byte(nil)
-	switch u.Signer.Public().(type) {
-	case *ecdsa.PublicKey:
-		sigOID = map[crypto.Hash]asn1.ObjectIdentifier{crypto.SHA256: oidECDSAWithSHA256, crypto.SHA384: oidECDSAWithSHA384, crypto.SHA512: oidECDSAWithSHA512}[u.Digest]
-	default:
-		sigOID = map[crypto.Hash]asn1.ObjectIdentifier{crypto.SHA256: oidSHA256WithRSA, crypto.SHA384: oidSHA384WithRSA, crypto.SHA512: oidSHA512WithRSA}[u.Digest]
+	if nullParams {
 		params = asn1.NullBytes
 	}
-	t.sigAlg = der(seq(append(mustMarshal(sigOID), params...)))
-	serial := mustMarshal(u.Cert.SerialNumber)
-	t.sid = der(seq(append(slices.Clone(u.Cert.RawIssuer), serial...)))
+	t.sigAlg = cms.Seq(append(cms.MustMarshal(sigOID), params...))
+	serial := cms.MustMarshal(u.Cert.SerialNumber)
+	t.sid = cms.Seq(append(slices.Clone(u.Cert.RawIssuer), serial...))
 	t.siHead = slices.Concat(derV1, t.sid, t.digestAlg)
-	t.digestAlgs = der(tlv(0x31, t.digestAlg))
+	t.digestAlgs = cms.TLV(0x31, t.digestAlg)
 
-	// SigningCertificateV2 { certs SEQUENCE OF ESSCertIDv2 } with one
-	// ESSCertIDv2 { certHash (SHA-256, the default algorithm, so omitted),
-	// issuerSerial { issuer GeneralNames { directoryName }, serialNumber } }.
-	h := sha256.Sum256(u.Cert.Raw)
-	dirName := der(tlv(0xa4, u.Cert.RawIssuer))
-	issuerSerial := der(seq(der(seq(dirName)), serial))
-	essCertID := der(seq(mustMarshal(h[:]), issuerSerial))
-	signingCert := der(seq(der(seq(essCertID))))
+	signingCert := cms.SigningCertificateV2(u.Cert)
 	// The messageDigest attribute with a zero digest, marked to be found
 	// once the attributes are sorted.
 	zero := make([]byte, u.Digest.Size())
-	digestAttr := attribute(oidAttrDigest, der(tlv(0x04, zero)))
-	attrs := [][]byte{attribute(oidAttrContentType, mustMarshal(oidTSTInfo)), attribute(oidAttrSigningCert, signingCert), digestAttr}
+	digestAttr := cms.Attribute(cms.OIDAttrMessageDigest, cms.TLV(0x04, zero))
+	attrs := [][]byte{cms.Attribute(cms.OIDAttrContentType, cms.MustMarshal(cms.OIDTSTInfo)), cms.Attribute(cms.OIDAttrSigningCertV2, signingCert), digestAttr}
 	// DER orders a SET OF by the encodings.
 	slices.SortFunc(attrs, bytes.Compare)
 	off := 0
@@ -132,13 +109,13 @@ func newSignerTemplate(u *Unit, acc time.Duration, policies []asn1.ObjectIdentif
 		}
 		off += len(a)
 	}
-	t.signedAttrs = der(tlv(0x31, slices.Concat(attrs...)))
+	t.signedAttrs = cms.TLV(0x31, slices.Concat(attrs...))
 	t.digestAt += len(t.signedAttrs) - off
 	certs := slices.Clone(u.Cert.Raw)
 	for _, c := range u.Chain {
 		certs = append(certs, c.Raw...)
 	}
-	t.certsField = der(tlv(0xa0, certs))
+	t.certsField = cms.TLV(0xa0, certs)
 	return t, nil
 }
 
@@ -207,38 +184,38 @@ func (t *signerTemplate) hash(dst, b []byte) []byte {
 // signature } } } } }. ledger is the token without certificates: a part of
 // response when it has none, its own encoding otherwise.
 func (t *signerTemplate) encode(info, signedAttrs, sig []byte, certReq bool) (response, ledger []byte) {
-	octet := hdrLen(len(info)) + len(info)
-	econtent := hdrLen(octet) + octet
+	octet := cms.HdrLen(len(info)) + len(info)
+	econtent := cms.HdrLen(octet) + octet
 	encapBody := len(t.oidTSTInfo) + econtent
-	encap := hdrLen(encapBody) + encapBody
-	siBody := len(t.siHead) + len(signedAttrs) + len(t.sigAlg) + hdrLen(len(sig)) + len(sig)
-	si := hdrLen(siBody) + siBody
-	sis := hdrLen(si) + si
+	encap := cms.HdrLen(encapBody) + encapBody
+	siBody := len(t.siHead) + len(signedAttrs) + len(t.sigAlg) + cms.HdrLen(len(sig)) + len(sig)
+	si := cms.HdrLen(siBody) + siBody
+	sis := cms.HdrLen(si) + si
 	sdBody := len(derV3) + len(t.digestAlgs) + encap + sis
 	contentInfo := func(b []byte, sdBody int, certs []byte) []byte {
 		sdBody += len(certs)
-		sd := hdrLen(sdBody) + sdBody
-		b = appendHdr(b, 0x30, len(t.oidSD)+hdrLen(sd)+sd)
+		sd := cms.HdrLen(sdBody) + sdBody
+		b = cms.AppendHdr(b, 0x30, len(t.oidSD)+cms.HdrLen(sd)+sd)
 		b = append(b, t.oidSD...)
-		b = appendHdr(b, 0xa0, sd)
-		b = appendHdr(b, 0x30, sdBody)
+		b = cms.AppendHdr(b, 0xa0, sd)
+		b = cms.AppendHdr(b, 0x30, sdBody)
 		b = append(append(b, derV3...), t.digestAlgs...)
-		b = appendHdr(b, 0x30, encapBody)
+		b = cms.AppendHdr(b, 0x30, encapBody)
 		b = append(b, t.oidTSTInfo...)
-		b = appendHdr(b, 0xa0, octet)
-		b = appendHdr(b, 0x04, len(info))
+		b = cms.AppendHdr(b, 0xa0, octet)
+		b = cms.AppendHdr(b, 0x04, len(info))
 		b = append(b, info...)
 		b = append(b, certs...)
-		b = appendHdr(b, 0x31, si)
-		b = appendHdr(b, 0x30, siBody)
+		b = cms.AppendHdr(b, 0x31, si)
+		b = cms.AppendHdr(b, 0x30, siBody)
 		b = append(append(append(b, t.siHead...), signedAttrs...), t.sigAlg...)
-		b = appendHdr(b, 0x04, len(sig))
+		b = cms.AppendHdr(b, 0x04, len(sig))
 		return append(b, sig...)
 	}
 	ciLen := func(certs int) int {
-		sd := hdrLen(sdBody+certs) + sdBody + certs
-		body := len(t.oidSD) + hdrLen(sd) + sd
-		return hdrLen(body) + body
+		sd := cms.HdrLen(sdBody+certs) + sdBody + certs
+		body := len(t.oidSD) + cms.HdrLen(sd) + sd
+		return cms.HdrLen(body) + body
 	}
 	var certs []byte
 	if certReq {
@@ -246,8 +223,8 @@ func (t *signerTemplate) encode(info, signedAttrs, sig []byte, certReq bool) (re
 	}
 	ci := ciLen(len(certs))
 	respBody := len(derGranted) + ci
-	response = make([]byte, 0, hdrLen(respBody)+respBody)
-	response = appendHdr(response, 0x30, respBody)
+	response = make([]byte, 0, cms.HdrLen(respBody)+respBody)
+	response = cms.AppendHdr(response, 0x30, respBody)
 	response = append(response, derGranted...)
 	start := len(response)
 	response = contentInfo(response, sdBody, certs)
@@ -262,16 +239,16 @@ func (t *signerTemplate) encode(info, signedAttrs, sig []byte, certReq bool) (re
 func (t *signerTemplate) tstInfoDER(req *Request, policy []byte, serial *big.Int, genTime time.Time) []byte {
 	var gt [32]byte
 	gen := appendGeneralizedTime(gt[:0], genTime)
-	body := len(derV1) + len(policy) + len(req.ImprintDER) + integerLen(serial) + hdrLen(len(gen)) + len(gen) +
+	body := len(derV1) + len(policy) + len(req.ImprintDER) + integerLen(serial) + cms.HdrLen(len(gen)) + len(gen) +
 		len(t.accuracy)
 	if req.Nonce != nil {
 		body += integerLen(req.Nonce)
 	}
-	b := make([]byte, 0, hdrLen(body)+body)
-	b = appendHdr(b, 0x30, body)
+	b := make([]byte, 0, cms.HdrLen(body)+body)
+	b = cms.AppendHdr(b, 0x30, body)
 	b = append(append(append(b, derV1...), policy...), req.ImprintDER...)
 	b = appendInteger(b, serial)
-	b = appendHdr(b, 0x18, len(gen))
+	b = cms.AppendHdr(b, 0x18, len(gen))
 	b = append(append(b, gen...), t.accuracy...)
 	if req.Nonce != nil {
 		b = appendInteger(b, req.Nonce)
@@ -285,20 +262,20 @@ func derInteger(n *big.Int) []byte { return appendInteger(nil, n) }
 // integerLen is the length of n's DER INTEGER.
 func integerLen(n *big.Int) int {
 	if n.Sign() < 0 {
-		return len(mustMarshal(n))
+		return len(cms.MustMarshal(n))
 	}
 	c := (n.BitLen() + 7) / 8
 	if c == 0 || n.BitLen()%8 == 0 {
 		c++ // zero, or a leading 0x00 so the value stays positive
 	}
-	return hdrLen(c) + c
+	return cms.HdrLen(c) + c
 }
 
 // appendInteger appends n's DER INTEGER; the hand-written path covers the
 // non-negative values serials and nearly all nonces are.
 func appendInteger(b []byte, n *big.Int) []byte {
 	if n.Sign() < 0 {
-		return append(b, mustMarshal(n)...)
+		return append(b, cms.MustMarshal(n)...)
 	}
 	c := (n.BitLen() + 7) / 8
 	pad := c == 0 || n.BitLen()%8 == 0
@@ -306,7 +283,7 @@ func appendInteger(b []byte, n *big.Int) []byte {
 	if pad {
 		l++
 	}
-	b = appendHdr(b, 0x02, l)
+	b = cms.AppendHdr(b, 0x02, l)
 	if pad {
 		b = append(b, 0)
 	}
@@ -350,14 +327,14 @@ func WithCertificates(token []byte, certs []*x509.Certificate) ([]byte, error) {
 	for _, c := range certs {
 		b = append(b, c.Raw...)
 	}
-	return rewriteCertificates(token, der(tlv(0xa0, b)))
+	return rewriteCertificates(token, cms.TLV(0xa0, b))
 }
 
 var errNotToken = errors.New("tsa: not a DER TimeStampToken")
 
 func rewriteCertificates(token, certsField []byte) ([]byte, error) {
-	var ci contentInfo
-	if rest, err := asn1.Unmarshal(token, &ci); err != nil || len(rest) > 0 || !ci.ContentType.Equal(oidSignedData) {
+	var ci cms.ContentInfo
+	if rest, err := asn1.Unmarshal(token, &ci); err != nil || len(rest) > 0 || !ci.ContentType.Equal(cms.OIDSignedData) {
 		return nil, errNotToken
 	}
 	var sd asn1.RawValue
@@ -387,62 +364,9 @@ func rewriteCertificates(token, certsField []byte) ([]byte, error) {
 			out = append(out, f...)
 		}
 	}
-	return contentInfoDER(mustMarshal(oidSignedData), out), nil
+	return contentInfoDER(cms.MustMarshal(cms.OIDSignedData), out), nil
 }
 
 func contentInfoDER(oidSD, signedData []byte) []byte {
-	return der(seq(oidSD, der(tlv(0xa0, der(seq(signedData))))))
-}
-
-// DER helpers. Lengths here are far below what asn1 refuses, and the
-// values marshalled are of types encoding/asn1 always encodes.
-
-type raw []byte
-
-func tlv(tag byte, content []byte) raw {
-	out := make([]byte, 0, hdrLen(len(content))+len(content))
-	return append(appendHdr(out, tag, len(content)), content...)
-}
-
-// hdrLen is the length of the tag and length octets before n content
-// octets.
-func hdrLen(n int) int {
-	switch {
-	case n < 0x80:
-		return 2
-	case n < 0x100:
-		return 3
-	case n < 0x10000:
-		return 4
-	}
-	return 5
-}
-
-// appendHdr appends a tag and the DER length n.
-func appendHdr(b []byte, tag byte, n int) []byte {
-	switch {
-	case n < 0x80:
-		return append(b, tag, byte(n))
-	case n < 0x100:
-		return append(b, tag, 0x81, byte(n))
-	case n < 0x10000:
-		return append(b, tag, 0x82, byte(n>>8), byte(n))
-	}
-	return append(b, tag, 0x83, byte(n>>16), byte(n>>8), byte(n))
-}
-
-func seq(parts ...[]byte) raw { return tlv(0x30, slices.Concat(parts...)) }
-
-func der(r raw) []byte { return r }
-
-func attribute(oid asn1.ObjectIdentifier, value []byte) []byte {
-	return der(seq(mustMarshal(oid), der(tlv(0x31, value))))
-}
-
-func mustMarshal(v any) []byte {
-	b, err := asn1.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("tsa: marshal %T: %v", v, err))
-	}
-	return b
+	return cms.Seq(oidSD, cms.TLV(0xa0, cms.Seq(signedData)))
 }

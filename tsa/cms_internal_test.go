@@ -16,6 +16,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/muhr-pki/muhr/internal/cms"
 )
 
 func TestDERIntegerMatchesEncodingASN1(t *testing.T) {
@@ -67,44 +69,44 @@ func (f *fixedSigner) Sign(_ io.Reader, d []byte, _ crypto.SignerOpts) ([]byte, 
 func referenceToken(t *testing.T, u *Unit, tm *signerTemplate, req *Request, policy []byte, serial *big.Int,
 	genTime time.Time, sig []byte, wantDigest []byte) (response, ledger []byte) {
 	t.Helper()
-	info := slices.Concat(derV1, policy, req.ImprintDER, mustMarshal(serial), der(tlv(0x18, []byte(generalizedTime(genTime)))),
+	info := slices.Concat(derV1, policy, req.ImprintDER, cms.MustMarshal(serial), cms.TLV(0x18, []byte(generalizedTime(genTime))),
 		tm.accuracy)
 	if req.Nonce != nil {
-		info = append(info, mustMarshal(req.Nonce)...)
+		info = append(info, cms.MustMarshal(req.Nonce)...)
 	}
-	info = der(seq(info))
+	info = cms.Seq(info)
 	d := u.Digest.New()
 	d.Write(info)
 	h := sha256.Sum256(u.Cert.Raw)
-	serialDER := mustMarshal(u.Cert.SerialNumber)
-	signingCert := der(seq(der(seq(der(seq(mustMarshal(h[:]),
-		der(seq(der(seq(der(tlv(0xa4, u.Cert.RawIssuer)))), serialDER))))))))
+	serialDER := cms.MustMarshal(u.Cert.SerialNumber)
+	signingCert := cms.Seq(cms.Seq(cms.Seq(cms.MustMarshal(h[:]),
+		cms.Seq(cms.Seq(cms.TLV(0xa4, u.Cert.RawIssuer)), serialDER))))
 	attrs := [][]byte{
-		attribute(oidAttrContentType, mustMarshal(oidTSTInfo)),
-		attribute(oidAttrSigningCert, signingCert),
-		der(seq(mustMarshal(oidAttrDigest), der(tlv(0x31, der(tlv(0x04, d.Sum(nil))))))),
+		cms.Attribute(cms.OIDAttrContentType, cms.MustMarshal(cms.OIDTSTInfo)),
+		cms.Attribute(cms.OIDAttrSigningCertV2, signingCert),
+		cms.Seq(cms.MustMarshal(cms.OIDAttrMessageDigest), cms.TLV(0x31, cms.TLV(0x04, d.Sum(nil)))),
 	}
 	slices.SortFunc(attrs, bytes.Compare)
-	signedAttrs := der(tlv(0x31, slices.Concat(attrs...)))
+	signedAttrs := cms.TLV(0x31, slices.Concat(attrs...))
 	d = u.Digest.New()
 	d.Write(signedAttrs)
 	if got := d.Sum(nil); !bytes.Equal(got, wantDigest) {
 		t.Fatalf("signer was asked to sign %x, want %x", wantDigest, got)
 	}
 	signedAttrs[0] = 0xa0
-	si := der(seq(derV1, tm.sid, tm.digestAlg, signedAttrs, tm.sigAlg, der(tlv(0x04, sig))))
-	head := slices.Concat(derV3, der(tlv(0x31, tm.digestAlg)),
-		der(seq(mustMarshal(oidTSTInfo), der(tlv(0xa0, der(tlv(0x04, info)))))))
-	ledger = contentInfoDER(mustMarshal(oidSignedData), slices.Concat(head, der(tlv(0x31, si))))
+	si := cms.Seq(derV1, tm.sid, tm.digestAlg, signedAttrs, tm.sigAlg, cms.TLV(0x04, sig))
+	head := slices.Concat(derV3, cms.TLV(0x31, tm.digestAlg),
+		cms.Seq(cms.MustMarshal(cms.OIDTSTInfo), cms.TLV(0xa0, cms.TLV(0x04, info))))
+	ledger = contentInfoDER(cms.MustMarshal(cms.OIDSignedData), slices.Concat(head, cms.TLV(0x31, si)))
 	released := ledger
 	if req.CertReq {
 		certs := slices.Clone(u.Cert.Raw)
 		for _, c := range u.Chain {
 			certs = append(certs, c.Raw...)
 		}
-		released = contentInfoDER(mustMarshal(oidSignedData), slices.Concat(head, der(tlv(0xa0, certs)), der(tlv(0x31, si))))
+		released = contentInfoDER(cms.MustMarshal(cms.OIDSignedData), slices.Concat(head, cms.TLV(0xa0, certs), cms.TLV(0x31, si)))
 	}
-	return der(seq(derGranted, released)), ledger
+	return cms.Seq(derGranted, released), ledger
 }
 
 // The one-buffer encoder gives exactly the plainly nested encoding, across
@@ -137,7 +139,7 @@ func TestTokenEncodingMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			imprint := mustMarshal(messageImprint{HashAlgorithm: pkix.AlgorithmIdentifier{Algorithm: oidSHA256},
+			imprint := cms.MustMarshal(messageImprint{HashAlgorithm: pkix.AlgorithmIdentifier{Algorithm: oidSHA256},
 				HashedMessage: make([]byte, 32)})
 			for _, nonceLen := range []int{-1, 1, 8, 100, 130, 200, 260, 1024} {
 				for _, certReq := range []bool{false, true} {
@@ -151,7 +153,7 @@ func TestTokenEncodingMatchesReference(t *testing.T) {
 						if err != nil {
 							t.Fatal(err)
 						}
-						wantResp, wantLedger := referenceToken(t, u, tm, req, mustMarshal(DefaultPolicy), tok.serial, gen,
+						wantResp, wantLedger := referenceToken(t, u, tm, req, cms.MustMarshal(DefaultPolicy), tok.serial, gen,
 							fs.sig, fs.digest)
 						name := fmt.Sprintf("%s sig=%d nonce=%d certReq=%v ns=%d", curve.Params().Name, sigLen, nonceLen, certReq, ns)
 						if !bytes.Equal(tok.response, wantResp) {
@@ -166,19 +168,6 @@ func TestTokenEncodingMatchesReference(t *testing.T) {
 					}
 				}
 			}
-		}
-	}
-}
-
-// hdrLen is the length appendHdr writes, and tlv's header is asn1's.
-func TestHeaderLengths(t *testing.T) {
-	for _, n := range []int{0, 1, 0x7f, 0x80, 0xff, 0x100, 0xfff, 0x1000, 0xffff, 0x10000, 0x12345} {
-		if got := len(appendHdr(nil, 0x04, n)); got != hdrLen(n) {
-			t.Errorf("%d: appendHdr wrote %d octets, hdrLen says %d", n, got, hdrLen(n))
-		}
-		want := mustMarshal(make([]byte, n))
-		if got := der(tlv(0x04, make([]byte, n))); !bytes.Equal(got, want) {
-			t.Errorf("%d: tlv header %x, want %x", n, got[:hdrLen(n)], want[:min(len(want), 5)])
 		}
 	}
 }

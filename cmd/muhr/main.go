@@ -33,6 +33,7 @@ func newRootCmd() *cobra.Command {
 		newDevCmd(),
 		newTSACmd(),
 		newCRLCmd(),
+		newVerifyCmd(), newSignCmd(),
 	)
 	root.AddCommand(newSubscriberCmd(), newRequestCmd(), newCertCmd(), newOfficerCmd(), newTokenCmd())
 	addOfficerAudit(root)

@@ -69,6 +69,7 @@ func roleTable() []role {
 			mount: mountTSA, configured: tsaConfigured},
 		{name: "repository", db: dbRead, listeners: []string{server.ListenerPublic}, mount: mountRepository},
 		{name: "checkpoint", signers: []string{"audit"}, db: dbWrite, listeners: []string{server.ListenerOps}, mount: mountCheckpoint, configured: checkpointConfigured},
+		{name: "validate", db: dbRead, listeners: []string{server.ListenerPublic}, mount: mountValidate, configured: validateConfigured},
 	}
 }
 

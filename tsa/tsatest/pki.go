@@ -92,6 +92,13 @@ func Postgres(t testing.TB) (store.Store, string) {
 // store; nil makes a SQLite one).
 func NewPKI(t testing.TB, st store.Store) *PKI {
 	t.Helper()
+	return NewPKIAt(t, st, "http://127.0.0.1:8080")
+}
+
+// NewPKIAt is NewPKI with the certificates' AIA and CDP URLs under
+// publicURL, for tests that serve them.
+func NewPKIAt(t testing.TB, st store.Store, publicURL string) *PKI {
+	t.Helper()
 	ctx := context.Background()
 	if st == nil {
 		st = SQLite(t)
@@ -109,7 +116,7 @@ func NewPKI(t testing.TB, st store.Store) *PKI {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tok.Close() })
-	made, err := (&ca.Ceremony{Keys: tok, Store: st, PublicURL: "http://127.0.0.1:8080"}).Run(ctx, &plan)
+	made, err := (&ca.Ceremony{Keys: tok, Store: st, PublicURL: publicURL}).Run(ctx, &plan)
 	if err != nil {
 		t.Fatalf("ceremony: %v", err)
 	}

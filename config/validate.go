@@ -1,0 +1,39 @@
+package config
+
+import "time"
+
+// Validate configures the validate role: POST /api/v1/validate on the
+// public listener.
+type Validate struct {
+	Enabled bool `yaml:"enabled"`
+	// MaxUploadBytes bounds one request (signature, content, certificate
+	// together); over it the answer is 413. The public listener's
+	// http.max_body_bytes caps every request too, so raise both for large
+	// documents.
+	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
+	// Timeout bounds one validation, its OCSP/CRL/AIA fetches included.
+	Timeout time.Duration `yaml:"timeout"`
+	// FetchTimeout bounds each fetch.
+	FetchTimeout time.Duration `yaml:"fetch_timeout"`
+	// MaxConcurrent validations run at once; more wait briefly, then get 503.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// Trust are PEM files of trust anchors beside the center's roots.
+	Trust []string `yaml:"trust"`
+}
+
+// Effective is v with defaults for what is unset.
+func (v Validate) Effective() Validate {
+	if v.MaxUploadBytes <= 0 {
+		v.MaxUploadBytes = 16 << 20
+	}
+	if v.Timeout <= 0 {
+		v.Timeout = 30 * time.Second
+	}
+	if v.FetchTimeout <= 0 {
+		v.FetchTimeout = 5 * time.Second
+	}
+	if v.MaxConcurrent <= 0 {
+		v.MaxConcurrent = 8
+	}
+	return v
+}
