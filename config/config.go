@@ -38,6 +38,8 @@ type Config struct {
 	OCSP      OCSP     `yaml:"ocsp"`
 	Issuance  Issuance `yaml:"issuance"`
 	CRL       CRL      `yaml:"crl"`
+	// Revocation: hold maximum and OCSP signer renewal (config/revocation.go).
+	Revocation Revocation `yaml:"revocation"`
 }
 
 // Log configures log/slog.

@@ -50,7 +50,12 @@ type proc struct {
 
 func startProc(t *testing.T, cfg string) *proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "--config", cfg, "--roles", "ca,repository")
+	return startProcRoles(t, cfg, "ca,repository")
+}
+
+func startProcRoles(t *testing.T, cfg, roles string) *proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "--config", cfg, "--roles", roles)
 	cmd.Env = append(os.Environ(), daemonEnv+"=1")
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
