@@ -339,6 +339,14 @@ func (a *Authority) Sign(ctx context.Context, req *Request) ([]byte, error) {
 			return nil, fmt.Errorf("%w: CertIDs of CAs %s and %s in one request", ErrUnauthorized, is.id, i.id)
 		}
 		is = i
+		// A fresh cached answer's status is as current as the database's:
+		// every change reaches the cache through Invalidate (the status
+		// feed) before it is answered from there; only the signature and
+		// the nonce are new. Otherwise the store is read.
+		if st, ok := a.cachedStatus(is, id, now); ok {
+			answers = append(answers, st)
+			continue
+		}
 		st, err := a.status(ctx, is, id)
 		if err != nil {
 			a.mu.RLock()
@@ -352,6 +360,27 @@ func (a *Authority) Sign(ctx context.Context, req *Request) ([]byte, error) {
 		answers = append(answers, st)
 	}
 	return is.signer.Load().sign(answers, now, now, now.Add(a.o.Validity), is.archiveCutoff, req.Nonce)
+}
+
+// cachedStatus is the status of a fresh cached answer about id's
+// certificate (either CertID hash), re-pointed at id as asked.
+func (a *Authority) cachedStatus(is *issuer, id CertID, now time.Time) (single, bool) {
+	a.mu.RLock()
+	c := a.cache[key(is, id)]
+	if c == nil || !a.fresh(c, now) {
+		other := crypto.SHA256
+		if id.Hash == crypto.SHA256 {
+			other = crypto.SHA1
+		}
+		c = a.cache[cacheKey{issuer: is.id, serial: string(id.Serial.Bytes()), hash: other}]
+	}
+	a.mu.RUnlock()
+	if c == nil || !a.fresh(c, now) {
+		return single{}, false
+	}
+	st := c.status
+	st.id = id
+	return st, true
 }
 
 // Invalidate drops the cached answers for a certificate whose status

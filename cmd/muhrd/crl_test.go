@@ -281,4 +281,8 @@ func TestCRLProducersTwoProcessesAndTakeover(t *testing.T) {
 		!strings.Contains(string(out), "Serial Number: 5001") {
 		t.Fatalf("openssl crl: %v\n%s", err, out)
 	}
+	// Exactly the revoked serials: 5001 and 5002, nothing else.
+	if n := strings.Count(string(out), "Serial Number:"); n != 2 {
+		t.Fatalf("the CRL lists %d serials, want exactly the 2 revoked:\n%s", n, out)
+	}
 }
