@@ -43,6 +43,8 @@ type Config struct {
 	AdminListen string   `yaml:"admin_listen"`
 	RA          RA       `yaml:"ra"`
 	Verify      Validate `yaml:"validate"`
+	// Revocation: hold maximum and OCSP signer renewal (config/revocation.go).
+	Revocation Revocation `yaml:"revocation"`
 }
 
 // Log configures log/slog.

@@ -47,6 +47,7 @@ type Cached struct {
 	NextUpdate time.Time
 	ETag       string // quoted hex SHA-256 of DER
 	status     single
+	by         *signer // the signer that made it: one replaced since makes it due
 }
 
 // Store is what the Authority reads; store.Store has it.
@@ -70,8 +71,13 @@ type Options struct {
 	// ocsp.validity). Cached responses are re-signed after a quarter of it
 	// and never served past half of it unless the database is away.
 	Validity time.Duration
-	Clock    func() time.Time
-	Log      *slog.Logger
+	// RefreshRate bounds the refresher's signatures per second (config
+	// ocsp.refresh_rate), so that a round over a million certificates
+	// neither starves live requests of the token nor spikes the CPU.
+	// Zero: DefaultRefreshRate.
+	RefreshRate int
+	Clock       func() time.Time
+	Log         *slog.Logger
 }
 
 // issuer is one CA we answer for.
@@ -81,8 +87,9 @@ type issuer struct {
 	nameHash      map[crypto.Hash][]byte
 	keyHash       map[crypto.Hash][]byte
 	archiveCutoff time.Time
-	signer        *signer
-	signerLabel   string
+	// signer is swapped when a renewed signer appears in the store
+	// (ReloadSigners); answers already signed keep being served.
+	signer atomic.Pointer[signer]
 }
 
 type cacheKey struct {
@@ -167,6 +174,7 @@ func (a *Authority) loadIssuer(ctx context.Context, c store.CA) (*issuer, error)
 	if err != nil {
 		return nil, fmt.Errorf("CA %s: %w", c.ID, err)
 	}
+	s.label = sg.KeyLabel
 	var spki struct {
 		Alg asn1.RawValue
 		Key asn1.BitString
@@ -174,8 +182,9 @@ func (a *Authority) loadIssuer(ctx context.Context, c store.CA) (*issuer, error)
 	if _, err := asn1.Unmarshal(cert.RawSubjectPublicKeyInfo, &spki); err != nil {
 		return nil, fmt.Errorf("ocsp: CA %s key: %w", c.ID, err)
 	}
-	is := &issuer{id: c.ID, cert: cert, archiveCutoff: cert.NotBefore, signer: s, signerLabel: sg.KeyLabel,
+	is := &issuer{id: c.ID, cert: cert, archiveCutoff: cert.NotBefore,
 		nameHash: map[crypto.Hash][]byte{}, keyHash: map[crypto.Hash][]byte{}}
+	is.signer.Store(s)
 	k1, k256 := sha1.Sum(spki.Key.RightAlign()), sha256.Sum256(spki.Key.RightAlign())
 	n1, n256 := sha1.Sum(cert.RawSubject), sha256.Sum256(cert.RawSubject)
 	is.nameHash[crypto.SHA1], is.nameHash[crypto.SHA256] = n1[:], n256[:]
@@ -188,7 +197,7 @@ func (a *Authority) loadIssuer(ctx context.Context, c store.CA) (*issuer, error)
 func (a *Authority) SignerLabels() []string {
 	var out []string
 	for _, is := range a.byID {
-		out = append(out, is.signerLabel)
+		out = append(out, is.signer.Load().label)
 	}
 	return out
 }
@@ -256,13 +265,14 @@ func (a *Authority) readEpoch() uint64 {
 // was read (epoch is a.epoch from before that read).
 func (a *Authority) put(is *issuer, id CertID, st single, now time.Time, epoch uint64) (*Cached, error) {
 	next := now.Add(a.o.Validity)
-	der, err := is.signer.sign([]single{st}, now, now, next, is.archiveCutoff, nil)
+	sg := is.signer.Load()
+	der, err := sg.sign([]single{st}, now, now, next, is.archiveCutoff, nil)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(der)
 	c := &Cached{DER: der, ThisUpdate: now.UTC().Truncate(time.Second), NextUpdate: next.UTC().Truncate(time.Second),
-		ETag: `"` + hex.EncodeToString(sum[:16]) + `"`, status: st}
+		ETag: `"` + hex.EncodeToString(sum[:16]) + `"`, status: st, by: sg}
 	a.mu.Lock()
 	if a.epoch == epoch {
 		a.cache[key(is, id)] = c
@@ -329,6 +339,14 @@ func (a *Authority) Sign(ctx context.Context, req *Request) ([]byte, error) {
 			return nil, fmt.Errorf("%w: CertIDs of CAs %s and %s in one request", ErrUnauthorized, is.id, i.id)
 		}
 		is = i
+		// A fresh cached answer's status is as current as the database's:
+		// every change reaches the cache through Invalidate (the status
+		// feed) before it is answered from there; only the signature and
+		// the nonce are new. Otherwise the store is read.
+		if st, ok := a.cachedStatus(is, id, now); ok {
+			answers = append(answers, st)
+			continue
+		}
 		st, err := a.status(ctx, is, id)
 		if err != nil {
 			a.mu.RLock()
@@ -341,7 +359,28 @@ func (a *Authority) Sign(ctx context.Context, req *Request) ([]byte, error) {
 		}
 		answers = append(answers, st)
 	}
-	return is.signer.sign(answers, now, now, now.Add(a.o.Validity), is.archiveCutoff, req.Nonce)
+	return is.signer.Load().sign(answers, now, now, now.Add(a.o.Validity), is.archiveCutoff, req.Nonce)
+}
+
+// cachedStatus is the status of a fresh cached answer about id's
+// certificate (either CertID hash), re-pointed at id as asked.
+func (a *Authority) cachedStatus(is *issuer, id CertID, now time.Time) (single, bool) {
+	a.mu.RLock()
+	c := a.cache[key(is, id)]
+	if c == nil || !a.fresh(c, now) {
+		other := crypto.SHA256
+		if id.Hash == crypto.SHA256 {
+			other = crypto.SHA1
+		}
+		c = a.cache[cacheKey{issuer: is.id, serial: string(id.Serial.Bytes()), hash: other}]
+	}
+	a.mu.RUnlock()
+	if c == nil || !a.fresh(c, now) {
+		return single{}, false
+	}
+	st := c.status
+	st.id = id
+	return st, true
 }
 
 // Invalidate drops the cached answers for a certificate whose status
@@ -372,11 +411,53 @@ func (a *Authority) Health(context.Context) error {
 // pageSize is how many certificates the refresher reads at a time.
 const pageSize = 500
 
+// DefaultRefreshRate is the refresher's default pace in signatures per
+// second: a million certificates in about 35 minutes, far inside the
+// quarter of the default 24 h validity a round must fit in, while leaving
+// the token to live requests.
+const DefaultRefreshRate = 500
+
+// pacer spaces signatures to rate per second in batches (sleeping once
+// per batch, not per signature).
+type pacer struct {
+	rate  int
+	start time.Time
+	n     int
+}
+
+func (p *pacer) wait(ctx context.Context) error {
+	p.n++
+	if p.n%25 != 0 {
+		return nil
+	}
+	ahead := time.Until(p.start.Add(time.Duration(p.n) * time.Second / time.Duration(p.rate)))
+	if ahead <= 0 {
+		return nil
+	}
+	t := time.NewTimer(ahead)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // Refresh signs ahead: a SHA-1 answer for every stored certificate of our
-// issuers that has none fresh, and a new one for every cached answer
-// signed more than a quarter of Validity ago. It walks the store a page at
-// a time; the first store failure ends the round.
+// issuers that has none fresh, a new SHA-256 answer where one is cached,
+// and a new one for every cached answer signed more than a quarter of
+// Validity ago or by a signer since replaced. It walks the store a page at
+// a time at RefreshRate signatures per second, so its memory beyond the
+// cache is one page; answers about never-issued serials are dropped when
+// stale rather than re-signed (the next request signs one). The first
+// store failure ends the round.
 func (a *Authority) Refresh(ctx context.Context) (signed int, err error) {
+	rate := a.o.RefreshRate
+	if rate <= 0 {
+		rate = DefaultRefreshRate
+	}
+	pc := &pacer{rate: rate, start: time.Now()}
 	for _, is := range a.byID {
 		var after *big.Int
 		for {
@@ -392,8 +473,13 @@ func (a *Authority) Refresh(ctx context.Context) (signed int, err error) {
 					page = nil
 					break
 				}
-				id := CertID{Hash: crypto.SHA1, NameHash: is.nameHash[crypto.SHA1], KeyHash: keyHashOf(is, crypto.SHA1), Serial: c.Serial}
-				if a.due(is, id) {
+				for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
+					id := CertID{Hash: h, NameHash: is.nameHash[h], KeyHash: keyHashOf(is, h), Serial: c.Serial}
+					// SHA-1 is what clients send (RFC 5019); SHA-256 is
+					// kept fresh once someone asked for it.
+					if !a.due(is, id, h == crypto.SHA1) {
+						continue
+					}
 					st, err := certStatus(id, c)
 					if err != nil {
 						return signed, err
@@ -402,6 +488,9 @@ func (a *Authority) Refresh(ctx context.Context) (signed int, err error) {
 						return signed, err
 					}
 					signed++
+					if err := pc.wait(ctx); err != nil {
+						return signed, err
+					}
 				}
 				after = c.Serial
 			}
@@ -410,39 +499,102 @@ func (a *Authority) Refresh(ctx context.Context) (signed int, err error) {
 			}
 		}
 	}
-	// Everything else cached (SHA-256 answers, never-issued serials).
-	a.mu.RLock()
-	var stale []cacheKey
-	for k, c := range a.cache {
-		if !a.o.Clock().Before(c.ThisUpdate.Add(a.o.Validity / 4)) {
-			stale = append(stale, k)
-		}
-	}
-	a.mu.RUnlock()
-	for _, k := range stale {
-		is := a.byID[k.issuer]
-		id := CertID{Hash: k.hash, NameHash: is.nameHash[k.hash], KeyHash: keyHashOf(is, k.hash), Serial: new(big.Int).SetBytes([]byte(k.serial))}
-		if _, err := a.resign(ctx, is, id, a.o.Clock()); err != nil {
-			return signed, err
-		}
-		signed++
-	}
+	a.dropStaleUnissued()
 	return signed, nil
 }
 
-func (a *Authority) due(is *issuer, id CertID) bool {
+// due: no answer cached (when missingDue), or one signed a quarter of
+// Validity ago, or one signed by a signer since replaced.
+func (a *Authority) due(is *issuer, id CertID, missingDue bool) bool {
 	a.mu.RLock()
 	c := a.cache[key(is, id)]
 	a.mu.RUnlock()
-	return c == nil || !a.o.Clock().Before(c.ThisUpdate.Add(a.o.Validity/4))
+	if c == nil {
+		return missingDue
+	}
+	return c.by != is.signer.Load() || !a.o.Clock().Before(c.ThisUpdate.Add(a.o.Validity/4))
+}
+
+// dropStaleUnissued forgets stale answers about never-issued serials (and
+// ones by a replaced signer): the walk does not see them, and a client
+// asking again gets one signed then.
+func (a *Authority) dropStaleUnissued() {
+	now := a.o.Clock()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, c := range a.cache {
+		if !c.status.unissued {
+			continue
+		}
+		is := a.byID[k.issuer]
+		if c.by != is.signer.Load() || !now.Before(c.ThisUpdate.Add(a.o.Validity/4)) {
+			delete(a.cache, k)
+		}
+	}
 }
 
 func keyHashOf(is *issuer, h crypto.Hash) []byte { return is.keyHash[h] }
 
-// Run refreshes every interval until ctx ends (the first round at once).
+// ReloadSigners reads each issuer's newest OCSP signer from the store and,
+// when it is not the one in use (the ca role renewed it), loads its key
+// from the token and signs with it from now on. Answers signed by the old
+// signer are still served (its certificate is still valid) and are due at
+// the next Refresh. It returns how many signers changed.
+func (a *Authority) ReloadSigners(ctx context.Context) (int, error) {
+	changed := 0
+	var errs []error
+	for _, is := range a.byID {
+		sg, err := a.o.Store.LatestSigner(ctx, store.SignerRoleOCSP, is.id)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ocsp: signer of CA %s: %w", is.id, err))
+			continue
+		}
+		cur := is.signer.Load()
+		if sg.KeyLabel == cur.label {
+			continue
+		}
+		scert, err := x509.ParseCertificate(sg.CertDER)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ocsp: signer certificate of CA %s: %w", is.id, err))
+			continue
+		}
+		if err := scert.CheckSignatureFrom(is.cert); err != nil {
+			errs = append(errs, fmt.Errorf("ocsp: signer certificate %s is not signed by CA %s: %w", sg.KeyLabel, is.id, err))
+			continue
+		}
+		if !a.o.Clock().Before(scert.NotAfter) {
+			continue // the store's newest is already expired: keep what works
+		}
+		key, err := a.o.Keys.Signer(ctx, sg.KeyLabel)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("ocsp: signer key %s of CA %s: %w", sg.KeyLabel, is.id, err))
+			continue
+		}
+		s, err := newSigner(key, scert)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("CA %s: %w", is.id, err))
+			continue
+		}
+		s.label = sg.KeyLabel
+		is.signer.Store(s)
+		changed++
+		a.o.Log.Info("ocsp: signing with the renewed signer", "ca", is.id, "old_key", cur.label, "new_key", s.label,
+			"not_after", scert.NotAfter)
+	}
+	return changed, errors.Join(errs...)
+}
+
+// SignerCheck is how often Run looks for a renewed signer.
+const SignerCheck = time.Minute
+
+// Run refreshes every interval until ctx ends (the first round at once),
+// and looks for a renewed signer every SignerCheck, refreshing at once
+// when one appeared.
 func (a *Authority) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	sc := time.NewTicker(min(SignerCheck, interval))
+	defer sc.Stop()
 	for {
 		n, err := a.Refresh(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -450,10 +602,20 @@ func (a *Authority) Run(ctx context.Context, interval time.Duration) {
 		} else if n > 0 {
 			a.o.Log.Debug("ocsp: refreshed", "signed", n)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				break wait
+			case <-sc.C:
+				if n, err := a.ReloadSigners(ctx); err != nil && ctx.Err() == nil {
+					a.o.Log.Warn("ocsp: reload signers", "err", err.Error())
+				} else if n > 0 {
+					break wait
+				}
+			}
 		}
 	}
 }

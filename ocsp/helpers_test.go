@@ -52,11 +52,13 @@ type flakyStore struct {
 	// afterRead, when set, runs once after GetCertificate has read its row:
 	// a status change that commits while an answer is being made.
 	afterRead atomic.Pointer[func()]
+	reads     atomic.Int64 // GetCertificate calls
 }
 
 var errDown = store.ErrUnavailable
 
 func (f *flakyStore) GetCertificate(ctx context.Context, id string, s *big.Int) (store.Certificate, error) {
+	f.reads.Add(1)
 	if f.down.Load() {
 		return store.Certificate{}, errDown
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/muhr-pki/muhr/httpx"
@@ -25,6 +26,43 @@ type Responder struct {
 	src   Source
 	log   *slog.Logger
 	clock func() time.Time
+	// memo remembers the parse of small requests by their bytes: relying
+	// parties ask the same question in the same bytes over and over, and
+	// parsing is most of a cached answer's CPU. Bounded; cleared when full.
+	memoMu sync.RWMutex
+	memo   map[string]*Request
+}
+
+// Memo bounds: requests up to memoMaxBytes (one CertID without a nonce is
+// about 70–120 bytes) and memoEntries of them, under 20 MiB.
+const (
+	memoMaxBytes = 160
+	memoEntries  = 1 << 16
+)
+
+// parse is ParseRequest with the memo: only single-CertID requests
+// without a nonce (the cacheable ones) are remembered. The Request is
+// shared and must not be changed.
+func (rs *Responder) parse(der []byte) (*Request, error) {
+	if len(der) <= memoMaxBytes {
+		rs.memoMu.RLock()
+		r := rs.memo[string(der)]
+		rs.memoMu.RUnlock()
+		if r != nil {
+			return r, nil
+		}
+	}
+	r, err := ParseRequest(der)
+	if err != nil || len(der) > memoMaxBytes || len(r.CertIDs) != 1 || r.Nonce != nil {
+		return r, err
+	}
+	rs.memoMu.Lock()
+	if len(rs.memo) >= memoEntries {
+		clear(rs.memo)
+	}
+	rs.memo[string(der)] = r
+	rs.memoMu.Unlock()
+	return r, nil
 }
 
 // NewResponder serves answers from src.
@@ -32,7 +70,7 @@ func NewResponder(src Source, log *slog.Logger) *Responder {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Responder{src: src, log: log, clock: time.Now}
+	return &Responder{src: src, log: log, clock: time.Now, memo: map[string]*Request{}}
 }
 
 func (rs *Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +105,7 @@ func (rs *Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	req, err := ParseRequest(der)
+	req, err := rs.parse(der)
 	if err != nil {
 		rs.log.Debug("ocsp: malformed request", "err", err.Error())
 		rs.fail(w, MalformedRequest)

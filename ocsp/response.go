@@ -92,6 +92,7 @@ type asnRevokedInfo struct {
 
 // signer is a CA's delegated OCSP responder.
 type signer struct {
+	label   string // the key's label on the token
 	key     crypto.Signer
 	certDER []byte
 	keyHash []byte // SHA-1 of the subjectPublicKey BIT STRING: responderID byKey

@@ -20,7 +20,10 @@ func crlConfigured(c *config.Config) error {
 	if !c.CRL.Enabled {
 		return fmt.Errorf("crl.enabled is false in muhrd.yaml (the ca role produces CRLs; its issuance comes with the Officers issue)")
 	}
-	return c.CRL.Validate()
+	if err := c.CRL.Validate(); err != nil {
+		return err
+	}
+	return c.Revocation.Validate()
 }
 
 // mountCA runs the CRL producer of the ca role. Every muhrd with the role
@@ -70,6 +73,9 @@ func mountCA(ctx context.Context, e *edge) error {
 		defer close(done)
 		p.Run(e.svc)
 	}()
+	if err := startRevocationJobs(ctx, e, ids, holder); err != nil {
+		return err
+	}
 	// A status change committed by any process triggers the next CRL at
 	// once instead of at the next poll of the revocation state.
 	go followStatus(e.svc, e.store, head, time.Second, p.Trigger, log)

@@ -50,7 +50,12 @@ type proc struct {
 
 func startProc(t *testing.T, cfg string) *proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "--config", cfg, "--roles", "ca,repository")
+	return startProcRoles(t, cfg, "ca,repository")
+}
+
+func startProcRoles(t *testing.T, cfg, roles string) *proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "--config", cfg, "--roles", roles)
 	cmd.Env = append(os.Environ(), daemonEnv+"=1")
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -275,5 +280,9 @@ func TestCRLProducersTwoProcessesAndTakeover(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "verify OK") || !strings.Contains(string(out), "Serial Number: 5002") ||
 		!strings.Contains(string(out), "Serial Number: 5001") {
 		t.Fatalf("openssl crl: %v\n%s", err, out)
+	}
+	// Exactly the revoked serials: 5001 and 5002, nothing else.
+	if n := strings.Count(string(out), "Serial Number:"); n != 2 {
+		t.Fatalf("the CRL lists %d serials, want exactly the 2 revoked:\n%s", n, out)
 	}
 }

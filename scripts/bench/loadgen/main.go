@@ -7,13 +7,17 @@
 //
 // and with -exec a ninth column: the CPU milliseconds the commands used.
 //
-// With -tsa each reply must be a TimeStampResp whose status is granted.
+// With -tsa each reply must be a TimeStampResp whose status is granted;
+// with -ocsp an OCSPResponse whose status is successful. -get sends the
+// body as RFC 5019 GET (URL/base64) instead of a POST. -duration runs for
+// that long instead of -n requests.
 package main
 
 import (
 	"bytes"
 	"context"
 	"encoding/asn1"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,19 +40,33 @@ func main() {
 	bodyFile := flag.String("body", "", "file whose bytes are POSTed")
 	ctype := flag.String("content-type", "application/timestamp-query", "Content-Type of the POST")
 	isTSA := flag.Bool("tsa", false, "require a granted TimeStampResp in every reply")
+	isOCSP := flag.Bool("ocsp", false, "require a successful OCSPResponse in every reply")
+	useGET := flag.Bool("get", false, "send GET URL/<base64 of the body> (RFC 5019) instead of POST")
+	dur := flag.Duration("duration", 0, "run for this long (instead of -n requests)")
 	command := flag.String("exec", "", "instead of HTTP, run this command (via sh -c) once per request")
 	n := flag.Int("n", 2000, "requests to send")
 	c := flag.Int("c", 1, "concurrency")
 	warm := flag.Int("warmup", 50, "requests sent first and not measured")
 	maxDur := flag.Duration("max-duration", 60*time.Second, "stop after this long whatever the count")
 	flag.Parse()
-	if err := run(*name, *target, *bodyFile, *ctype, *isTSA, *command, *n, *c, *warm, *maxDur); err != nil {
+	check := func([]byte) error { return nil }
+	switch {
+	case *isTSA:
+		check = granted
+	case *isOCSP:
+		check = ocspSuccessful
+	}
+	if *dur > 0 {
+		// Bounded by time: -n only sizes the latency buffer.
+		*n, *maxDur = 1<<62, *dur
+	}
+	if err := run(*name, *target, *bodyFile, *ctype, check, *useGET, *command, *n, *c, *warm, *maxDur); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(name, target, bodyFile, ctype string, isTSA bool, command string, n, c, warm int, maxDur time.Duration) error {
+func run(name, target, bodyFile, ctype string, check func([]byte) error, useGET bool, command string, n, c, warm int, maxDur time.Duration) error {
 	if n <= 0 || c <= 0 {
 		return errors.New("-n and -c must be positive")
 	}
@@ -71,12 +89,21 @@ func run(name, target, bodyFile, ctype string, isTSA bool, command string, n, c,
 		}
 		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 			MaxIdleConns: c * 2, MaxIdleConnsPerHost: c * 2, DisableCompression: true}}
+		getURL := target + "/" + url.PathEscape(base64.StdEncoding.EncodeToString(body))
 		op = func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+			var req *http.Request
+			var err error
+			if useGET {
+				req, err = http.NewRequestWithContext(ctx, http.MethodGet, getURL, nil)
+			} else {
+				req, err = http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+			}
 			if err != nil {
 				return err
 			}
-			req.Header.Set("Content-Type", ctype)
+			if !useGET {
+				req.Header.Set("Content-Type", ctype)
+			}
 			res, err := client.Do(req)
 			if err != nil {
 				return err
@@ -89,10 +116,7 @@ func run(name, target, bodyFile, ctype string, isTSA bool, command string, n, c,
 			if res.StatusCode != http.StatusOK {
 				return fmt.Errorf("HTTP %s", res.Status)
 			}
-			if isTSA {
-				return granted(reply)
-			}
-			return nil
+			return check(reply)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), maxDur)
@@ -104,12 +128,13 @@ func run(name, target, bodyFile, ctype string, isTSA bool, command string, n, c,
 	}
 	var ru0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru0)
-	lat := make([]time.Duration, n)
+	// Latencies per worker, so a time-bounded run needs no count up front.
+	lats := make([][]time.Duration, c)
 	var next, failed atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range c {
+	for w := range c {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := next.Add(1) - 1
@@ -122,20 +147,19 @@ func run(name, target, bodyFile, ctype string, isTSA bool, command string, n, c,
 						failed.Add(1)
 						firstErr.CompareAndSwap(nil, err)
 					}
-					lat[i] = -1
 					continue
 				}
-				lat[i] = time.Since(t0)
+				if ctx.Err() == nil {
+					lats[w] = append(lats[w], time.Since(t0))
+				}
 			}
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed := min(time.Since(start), maxDur)
 	var good []time.Duration
-	for _, d := range lat {
-		if d > 0 {
-			good = append(good, d)
-		}
+	for _, l := range lats {
+		good = append(good, l...)
 	}
 	slices.Sort(good)
 	if len(good) == 0 {
@@ -191,6 +215,22 @@ func granted(reply []byte) error {
 	}
 	if r.Status.Status > 1 || len(r.Token.FullBytes) == 0 {
 		return fmt.Errorf("reply status %d", r.Status.Status)
+	}
+	return nil
+}
+
+// ocspSuccessful checks that reply is an OCSPResponse with status
+// successful (0) and a response body.
+func ocspSuccessful(reply []byte) error {
+	var r struct {
+		Status asn1.Enumerated
+		Bytes  asn1.RawValue `asn1:"explicit,tag:0,optional"`
+	}
+	if _, err := asn1.Unmarshal(reply, &r); err != nil {
+		return fmt.Errorf("reply is not an OCSPResponse: %w", err)
+	}
+	if r.Status != 0 || len(r.Bytes.FullBytes) == 0 {
+		return fmt.Errorf("OCSP response status %d", r.Status)
 	}
 	return nil
 }
