@@ -34,6 +34,12 @@ func (s *Service) Audit(ctx context.Context, who store.Officer, since time.Time,
 			return AuditPage{}, err
 		}
 		if len(recs) == 0 {
+			// The end of the chain: next_after_seq 0 tells the client to
+			// stop. It must not be told to ask again: every read is itself
+			// audited, so the next page would always hold one more record
+			// (the read before it) and a client paging to the end would
+			// never stop.
+			page.NextAfterSeq = 0
 			break
 		}
 		for _, r := range recs {

@@ -209,6 +209,27 @@ func serviceFlow(t *testing.T, backend string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Paging to the end stops although every page read is itself audited:
+	// the last page says next_after_seq 0.
+	var paged int
+	after := int64(0)
+	for pages := 0; ; pages++ {
+		if pages > 100 {
+			t.Fatalf("paging the audit log in pages of 5 did not end after %d pages (%d records)", pages, paged)
+		}
+		p, err := c.Service.Audit(ctx, aud, time.Time{}, after, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paged += len(p.Records)
+		if p.NextAfterSeq == 0 {
+			break
+		}
+		after = p.NextAfterSeq
+	}
+	if paged < len(page.Records) {
+		t.Errorf("paged %d records, one page of 1000 had %d", paged, len(page.Records))
+	}
 	actors := map[string]string{}
 	for _, r := range page.Records {
 		actors[r.Action] += r.Actor + " "

@@ -116,6 +116,14 @@ Try:
   MUHR_HOME=$MUHR_HOME $MUHR dev issue --profile qes-person --csr me.csr --identity $MUHR_HOME/examples/person.json --out me.pem
   openssl x509 -in me.pem -noout -text -nameopt utf8 | head -30
 
+  # at the counter: registrar1 registers a citizen and submits her CSR; registrar2 (an approver) approves
+  $MUHR --config $MUHR_HOME/officers/registrar1.yaml subscriber register person --surname Раҳимова --given-name Мадина --patronymic Алиевна --personal-number 100000000001 --country TJ --evidence-type passport --evidence-number A1234567 | tee subscriber.txt
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout madina.key -subj /CN=ignored -out madina.csr
+  $MUHR --config $MUHR_HOME/officers/registrar1.yaml request submit --subscriber "\$(sed -n 's/^id: *//p' subscriber.txt)" --profile qes-person --csr madina.csr | tee request.txt
+  $MUHR --config $MUHR_HOME/officers/registrar2.yaml request approve "\$(sed -n 's/^id: *//p' request.txt)" | tee approved.txt
+  $MUHR --config $MUHR_HOME/officers/registrar1.yaml cert get "\$(sed -n 's/^serial: *//p' approved.txt)" --out madina.pem && openssl x509 -in madina.pem -noout -subject -nameopt utf8
+  $MUHR --config $MUHR_HOME/officers/auditor.yaml audit list --since 1h | tail -8
+
   # timestamp a file (RFC 3161)
   openssl ts -query -data README.md -sha256 -cert -out q.tsq
   curl -s -H 'Content-Type: application/timestamp-query' --data-binary @q.tsq http://$MUHR_LISTEN/tsa -o r.tsr

@@ -325,6 +325,12 @@ func runPrintedCommands(t *testing.T, checkout, output string) {
 		"dev issue":    "BEGIN CERTIFICATE",
 		"x509 -in me":  "Раҳимов",
 		"ts -verify":   "Verification: OK",
+		// the officers' counter flow, four eyes
+		"register person": "Раҳимова",
+		"request submit":  "pending",
+		"request approve": "issued serial",
+		"cert get":        "Мадина",
+		"audit list":      "officer:",
 	}
 	if len(cmds) < len(want) {
 		t.Fatalf("only %d commands printed:\n%s", len(cmds), block)
