@@ -105,6 +105,13 @@ curl -fsS -H 'Content-Type: application/ocsp-request' --data-binary @"$W/req.der
 openssl ocsp -respin "$W/resp.der" -issuer "$ISSUER" -cert "$W/leaf.pem" -CAfile "$C/ca/root-demo.pem" 2>&1 |
 	grep -q ': good' || { echo "bench: muhrd's answer does not verify" >&2; exit 1; }
 
+# cpu_ticks PID: the server's user+system CPU so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+declare -A SERVER_PID
+SERVER_PID[muhr-cached-GET]=$MUHRD_PID
+SERVER_PID[muhr-cached-POST]=$MUHRD_PID
+SERVER_PID[muhr-nonce-POST]=$MUHRD_PID
 TARGETS=() # "NAME|URL|loadgen flags"
 TARGETS+=("muhr-cached-GET|$MURL|-ocsp -get -body $W/req.der")
 TARGETS+=("muhr-cached-POST|$MURL|-ocsp -body $W/req.der -content-type application/ocsp-request")
@@ -113,6 +120,7 @@ TARGETS+=("muhr-nonce-POST|$MURL|-ocsp -body $W/req-nonce.der -content-type appl
 echo "bench: bare net/http (500 bytes)" >&2
 "$W/bin/bareserver" -listen 127.0.0.1:0 -size 500 -max-duration 30m >"$W/bare.addr" &
 PIDS+=($!)
+SERVER_PID[bare-net/http]=$!
 for _ in $(seq 50); do [ -s "$W/bare.addr" ] && break; sleep 0.1; done
 TARGETS=("bare-net/http|http://$(cat "$W/bare.addr")/x|-get -body $W/req.der" "${TARGETS[@]}")
 
@@ -134,6 +142,8 @@ if [ -n "$CFSSL" ] && wanted cfssl; then
 	CPORT=$(free_port)
 	"$CFSSL" ocspserve -address 127.0.0.1 -port "$CPORT" -responses "$W/responses.txt" >"$W/cfssl.log" 2>&1 &
 	PIDS+=($!)
+	SERVER_PID[cfssl-GET]=$!
+	SERVER_PID[cfssl-POST]=$!
 	wait_http "http://127.0.0.1:$CPORT/"
 	TARGETS+=("cfssl-GET|http://127.0.0.1:$CPORT|-ocsp -get -body $W/req.der")
 	TARGETS+=("cfssl-POST|http://127.0.0.1:$CPORT/|-ocsp -body $W/req.der -content-type application/ocsp-request")
@@ -162,8 +172,14 @@ for c in $CONCURRENCY; do
 			perf_pid=$!
 			sleep 0.5
 		fi
+		spid=${SERVER_PID[$name]:-}
+		before=
+		if [ -n "$spid" ]; then before=$(cpu_ticks "$spid"); fi
 		# shellcheck disable=SC2086 # flags is a word list
-		"$LOADGEN" -name "$name" -url "$url" -c "$c" -duration "${SECS}s" -warmup 200 $flags | tee -a "$RESULTS" >&2
+		line=$("$LOADGEN" -name "$name" -url "$url" -c "$c" -duration "${SECS}s" -warmup 200 $flags)
+		cpu=
+		if [ -n "$before" ]; then cpu=$((($(cpu_ticks "$spid") - before) * 1000 / TICK)); fi
+		printf '%s\t%s\n' "$line" "$cpu" | tee -a "$RESULTS" >&2
 		if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 	done
 	if wanted openssl-ocsp; then
@@ -173,9 +189,12 @@ ip link set lo up
 openssl ocsp -index '$W/index.txt' -port $OPORT -rsigner '$W/osign.pem' -rkey '$W/osign.key' \
 	-CA '$ISSUER' -nmin 60 -multi 2 >'$W/openssl-ocsp.log' 2>&1 &
 op=\$!
-for i in \$(seq 50); do curl -s -o /dev/null http://127.0.0.1:$OPORT/ && break; sleep 0.1; done
+# A valid request as the probe: with -multi a child that fails a request
+# exits and openssl pauses before it forks another.
+for i in \$(seq 50); do curl -s -o /dev/null -H 'Content-Type: application/ocsp-request' --data-binary @'$W/req.der' \
+	http://127.0.0.1:$OPORT/ && break; sleep 0.1; done
 '$LOADGEN' -name openssl-ocsp -url http://127.0.0.1:$OPORT/ -c $c -duration ${SECS}s -warmup 50 -ocsp \
-	-body '$W/req.der' -content-type application/ocsp-request
+	-body '$W/req.der' -content-type application/ocsp-request || { echo "bench: openssl ocsp:" >&2; cat '$W/openssl-ocsp.log' >&2; }
 kill \$op; wait \$op 2>/dev/null; true
 SH
 		# Its own network namespace: openssl's -port binds every interface.
@@ -199,7 +218,7 @@ by = {(r[0], int(r[1])): r for r in rows}
 def rate(name, c):
     r = by.get((name, c))
     return float(r[5]) if r else None
-print(f"{'target':<18}{'c':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x bare':>8}{'x cfssl':>9}{'x hsm raw':>11}")
+print(f"{'target':<18}{'c':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x bare':>8}{'x cfssl':>9}{'x hsm raw':>11}{'srv cpu us/req':>16}")
 order = {}
 for r in rows:
     order.setdefault(r[0], len(order))
@@ -212,7 +231,12 @@ for r in rows:
     xb = f"{rps/b:.2f}" if b and name != "bare-net/http" else "-"
     xc = f"{rps/cf:.2f}" if cf and name.startswith("muhr-") else "-"
     xh = f"{rps/h:.2f}" if h and name == "muhr-nonce-POST" else "-"
-    print(f"{name:<18}{c:>4}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{failed:>8}{xb:>8}{xc:>9}{xh:>11}")
+    cpu = "-"
+    if len(r) > 8 and r[8] != "":
+        cpu = f"{float(r[8]) * 1000.0 / max(int(r[2]), 1):.0f}"
+    print(f"{name:<18}{c:>4}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{failed:>8}{xb:>8}{xc:>9}{xh:>11}{cpu:>16}")
 print()
+print("srv cpu us/req: the server process's CPU per answer (hsm-raw-sign: per signature, hsmrate's own CPU);")
+print("openssl ocsp runs in a network namespace of its own, its CPU is not measured.")
 print("Goals: muhr-cached-* x bare >= 0.80 and x cfssl >= 3; muhr-nonce-POST x hsm raw >= 0.70")
 PY

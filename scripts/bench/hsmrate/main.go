@@ -2,7 +2,7 @@
 // SHA-256 digests with one key through hsm/pkcs11 (the same session pool
 // muhrd uses) for -duration, and it prints one loadgen-shaped line:
 //
-//	name  concurrency  ok  failed  seconds  per_second  p50_ms  p99_ms
+//	name  concurrency  ok  failed  seconds  per_second  p50_ms  p99_ms  cpu_ms
 //
 // The OCSP benchmark compares nonce requests (one live signature each) to it.
 package main
@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/muhr-pki/muhr/hsm/pkcs11"
@@ -58,6 +59,8 @@ func run(module, token, pinFile, key string, sessions, c int, dur time.Duration)
 	if _, err := s.Sign(rand.Reader, d[:], crypto.SHA256); err != nil {
 		return err
 	}
+	var ru0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	lats := make([][]time.Duration, c)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -83,13 +86,18 @@ func run(module, token, pinFile, key string, sessions, c int, dur time.Duration)
 		return firstErr
 	}
 	elapsed := time.Since(start)
+	var ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	ms := func(r syscall.Rusage) float64 {
+		return float64(r.Utime.Sec+r.Stime.Sec)*1e3 + float64(r.Utime.Usec+r.Stime.Usec)/1e3
+	}
 	var all []time.Duration
 	for _, l := range lats {
 		all = append(all, l...)
 	}
 	slices.Sort(all)
 	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))]) / 1e6 }
-	fmt.Printf("hsm-raw-sign\t%d\t%d\t0\t%.2f\t%.0f\t%.2f\t%.2f\n", c, len(all), elapsed.Seconds(),
-		float64(len(all))/elapsed.Seconds(), q(0.5), q(0.99))
+	fmt.Printf("hsm-raw-sign\t%d\t%d\t0\t%.2f\t%.0f\t%.2f\t%.2f\t%.0f\n", c, len(all), elapsed.Seconds(),
+		float64(len(all))/elapsed.Seconds(), q(0.5), q(0.99), ms(ru1)-ms(ru0))
 	return nil
 }
