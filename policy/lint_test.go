@@ -4,8 +4,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"math/big"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -261,4 +263,33 @@ func BenchmarkPreIssue(b *testing.B) {
 			b.Fatal(err, r.Err())
 		}
 	}
+}
+
+// The officer API's listener certificate (management root, loopback IP
+// SAN) lints clean as internal TLS, where the CA/B lints would refuse the
+// reserved address; and the RFC lints still run on it.
+func TestInternalTLSLint(t *testing.T) {
+	h := buildHierarchy(t)
+	l := NewLinter()
+	key := newKey(t, elliptic.P256())
+	ski, err := KeyID(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: mustSerial(t), Subject: pkix.Name{Country: []string{"TJ"}, CommonName: "Muhr officer API"},
+		NotBefore: testNow, NotAfter: testNow.Add(90 * 24 * time.Hour), SubjectKeyId: ski,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	r, err := l.PreIssue(tmpl, h.mgmt.cert, key.Public(), KindInternalTLS)
+	if err != nil || r.Err() != nil {
+		t.Fatalf("internal TLS: %v %v", err, r.Err())
+	}
+	if r, err := l.PreIssue(tmpl, h.mgmt.cert, key.Public(), KindTLSServer); err != nil || r.Err() == nil {
+		t.Errorf("as a public TLS certificate the loopback SAN should be refused: %v", err)
+	}
+	zero := *tmpl
+	zero.SerialNumber = big.NewInt(0)
+	expectLintError(t, l, &zero, h.mgmt.cert, key.Public(), KindInternalTLS, "e_serial_number_not_positive")
 }

@@ -27,6 +27,9 @@ const (
 	KindQSealOrg  Kind = "qseal-org"
 	KindTLSServer Kind = "tls-server"
 	KindOfficer   Kind = "officer"
+	// KindInternalTLS is a server certificate of the management root for
+	// the center's own closed-network listeners (the officer API).
+	KindInternalTLS Kind = "internal-tls"
 )
 
 // lintProfile is which zlint sources apply to a kind and which lints are
@@ -124,6 +127,11 @@ func kindProfile(k Kind) (lintProfile, error) {
 	case KindOfficer:
 		// clientAuth only: no BR lint applies (IsServerAuthCert is false).
 		return lintProfile{sources: baseSources(), endEntity: true}, nil
+	case KindInternalTLS:
+		// Not a publicly trusted TLS certificate: officers trust only the
+		// management root, and it names loopback or internal addresses,
+		// which the CA/B BRs forbid for public CAs. The RFC lints still run.
+		return lintProfile{sources: baseSources()}, nil
 	case KindTLSServer:
 		return lintProfile{sources: withBR, endEntity: true,
 			exclude: []reasoned{{

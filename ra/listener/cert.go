@@ -193,6 +193,14 @@ func issue(ctx context.Context, o Options, row store.CA, caCert *x509.Certificat
 		DNSNames:     dns,
 		IPAddresses:  ips,
 	}
+	// Linted before the CA key signs, like every certificate the center makes.
+	res, err := policy.PreIssue(tmpl, caCert, key.Public(), policy.KindInternalTLS)
+	if err != nil {
+		return Result{}, fmt.Errorf("officer listener: lint: %w", err)
+	}
+	if err := res.Err(); err != nil {
+		return Result{}, fmt.Errorf("officer listener: lint refused the certificate: %w", err)
+	}
 	der, err := x509.CreateCertificate(o.Rand, tmpl, caCert, key.Public(), caKey)
 	if err != nil {
 		return Result{}, fmt.Errorf("officer listener: sign certificate: %w", err)
