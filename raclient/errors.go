@@ -80,6 +80,10 @@ func hintFor(err error) string {
 		return "\n  fix: the server's certificate is not valid now (expired, or the clock is wrong)"
 	case errors.As(err, &alert), strings.Contains(msg, "remote error: tls:"):
 		return "\n  fix: the server refused the client certificate: cert/key in the officer config must be an officer certificate from the management CA"
+	case strings.Contains(msg, "http2: client conn could not be established"):
+		// TLS 1.3: the server judges the client certificate after the
+		// handshake, and HTTP/2 reports its refusal without the alert.
+		return "\n  fix: the server closed the connection while setting it up; most often it refused the client certificate: cert/key in the officer config must be an officer certificate from the management CA"
 	case errors.As(err, &rec):
 		return "\n  fix: the server did not answer TLS; the server URL must be the officer API's https address"
 	case strings.Contains(msg, "connection refused"):
