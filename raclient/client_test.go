@@ -180,21 +180,6 @@ func TestConfig(t *testing.T) {
 	}
 }
 
-func TestPKCS11URI(t *testing.T) {
-	u, err := raclient.ParsePKCS11URI("pkcs11:token=Officer%20card;object=registrar1;type=private?module-path=/usr/lib/x.so&pin-source=file:/run/pin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.Token != "Officer card" || u.Object != "registrar1" || u.Module != "/usr/lib/x.so" || u.PINSource != "/run/pin" {
-		t.Fatalf("%+v", u)
-	}
-	for _, bad := range []string{"pkcs11:token=a;object=b;id=%01", "pkcs11:token=a;object=b;type=cert", "pkcs11:token=a;object=b?pin-value=1", "pkcs11:object=b", "pkcs11:token"} {
-		if _, err := raclient.ParsePKCS11URI(bad); err == nil {
-			t.Errorf("%s accepted", bad)
-		}
-	}
-}
-
 func TestParseSerial(t *testing.T) {
 	for in, want := range map[string]string{
 		"serial=0A1B2C":  "0A1B2C",

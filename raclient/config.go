@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/muhr-pki/muhr/internal/keyref"
 	"io"
 	"net/url"
 	"os"
@@ -103,8 +104,8 @@ func ParseConfig(b []byte, dir string) (Config, error) {
 	c.Cert = resolve(dir, c.Cert)
 	c.Module = resolve(dir, c.Module)
 	c.PINFile = resolve(dir, c.PINFile)
-	if IsPKCS11URI(c.Key) {
-		if _, err := ParsePKCS11URI(c.Key); err != nil {
+	if keyref.IsPKCS11URI(c.Key) {
+		if _, err := keyref.ParsePKCS11URI(c.Key); err != nil {
 			return Config{}, fmt.Errorf("key: %w", err)
 		}
 	} else {

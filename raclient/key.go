@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/muhr-pki/muhr/internal/keyref"
 	"os"
 
 	"github.com/muhr-pki/muhr/errkind"
@@ -26,7 +27,7 @@ func loadClientCert(ctx context.Context, c Config, askPIN func(string) ([]byte, 
 	}
 	var key crypto.Signer
 	closeFn := noop
-	if IsPKCS11URI(c.Key) {
+	if keyref.IsPKCS11URI(c.Key) {
 		s, tok, err := cardSigner(ctx, c, askPIN)
 		if err != nil {
 			return tls.Certificate{}, nil, err
@@ -38,7 +39,7 @@ func loadClientCert(ctx context.Context, c Config, askPIN func(string) ([]byte, 
 		if err != nil {
 			return tls.Certificate{}, nil, errkind.Wrap(errkind.Invalid, fmt.Errorf("key: %w", err))
 		}
-		k, err := parseKey(b)
+		k, err := keyref.ParseKeyPEM(b)
 		if err != nil {
 			return tls.Certificate{}, nil, errkind.Wrap(errkind.Invalid, fmt.Errorf("key %s: %w", c.Key, err))
 		}
@@ -77,33 +78,6 @@ func loadCertChain(path string) ([][]byte, *x509.Certificate, error) {
 	return chain, leaf, nil
 }
 
-func parseKey(b []byte) (crypto.Signer, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, errors.New("not a PEM private key")
-	}
-	var k any
-	var err error
-	switch blk.Type {
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(blk.Bytes)
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
-	default:
-		return nil, fmt.Errorf("PEM block %q is not a private key", blk.Type)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%T cannot sign", k)
-	}
-	return s, nil
-}
-
 func samePublic(a, b crypto.PublicKey) bool {
 	x, err1 := x509.MarshalPKIXPublicKey(a)
 	y, err2 := x509.MarshalPKIXPublicKey(b)
@@ -113,7 +87,7 @@ func samePublic(a, b crypto.PublicKey) bool {
 // cardSigner opens the officer's card named by the pkcs11: URI and finds
 // the key. The PIN comes from pin-source, pin_file or the prompt.
 func cardSigner(ctx context.Context, c Config, askPIN func(string) ([]byte, error)) (crypto.Signer, *pkcs11.Token, error) {
-	u, err := ParsePKCS11URI(c.Key)
+	u, err := keyref.ParsePKCS11URI(c.Key)
 	if err != nil {
 		return nil, nil, errkind.Wrap(errkind.Invalid, fmt.Errorf("key: %w", err))
 	}

@@ -5,12 +5,10 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/asn1"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/url"
+	"github.com/muhr-pki/muhr/internal/keyref"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,49 +100,6 @@ func isSelfSigned(c *x509.Certificate) bool {
 	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }
 
-// p11URI is the part of an RFC 7512 PKCS#11 URI sign needs.
-type p11URI struct {
-	token, object, module, pinFile string
-}
-
-func parseP11URI(s string) (p11URI, error) {
-	var u p11URI
-	body, query, _ := strings.Cut(strings.TrimPrefix(s, "pkcs11:"), "?")
-	for _, attr := range strings.Split(body, ";") {
-		k, v, ok := strings.Cut(attr, "=")
-		if !ok {
-			continue
-		}
-		v, err := url.PathUnescape(v)
-		if err != nil {
-			return u, fmt.Errorf("--key: %q: %w", attr, err)
-		}
-		switch k {
-		case "token":
-			u.token = v
-		case "object":
-			u.object = v
-		case "pin-value":
-			return u, errors.New("--key: pin-value in the URI is refused: a PIN comes from --pin-file or a prompt")
-		}
-	}
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return u, fmt.Errorf("--key: query: %w", err)
-	}
-	u.module = q.Get("module-path")
-	if ps := q.Get("pin-source"); ps != "" {
-		u.pinFile = strings.TrimPrefix(ps, "file:")
-	}
-	if q.Has("pin-value") {
-		return u, errors.New("--key: pin-value in the URI is refused: a PIN comes from --pin-file or a prompt")
-	}
-	if u.token == "" || u.object == "" {
-		return u, errors.New("--key: a PKCS#11 URI needs token= and object=, e.g. pkcs11:token=dept;object=signer-key")
-	}
-	return u, nil
-}
-
 var oidQcSSCD = asn1.ObjectIdentifier{0, 4, 0, 1862, 1, 4}
 
 // claimsQSCD says whether the certificate's QCStatements carry QcSSCD.
@@ -170,7 +125,7 @@ func claimsQSCD(c *x509.Certificate) bool {
 
 // openSigningKey opens the key --key names, and says where it is.
 func openSigningKey(ctx context.Context, cmd *cobra.Command, ref, module, pinFile string, cert *x509.Certificate) (crypto.Signer, string, func(), error) {
-	if !strings.HasPrefix(ref, "pkcs11:") {
+	if !keyref.IsPKCS11URI(ref) {
 		if claimsQSCD(cert) {
 			return nil, "", nil, errkind.Wrap(errkind.Invalid, errors.New("--key: a key file cannot sign for a certificate that claims its key is on a qualified device (QcSSCD); use the token: --key pkcs11:token=...;object=..."))
 		}
@@ -179,57 +134,41 @@ func openSigningKey(ctx context.Context, cmd *cobra.Command, ref, module, pinFil
 			return nil, "", nil, errkind.Wrap(errkind.Invalid, fmt.Errorf("--key: %w", err))
 		}
 		defer clear(b)
-		k, err := parseKeyPEM(b)
+		k, err := keyref.ParseKeyPEM(b)
 		if err != nil {
 			return nil, "", nil, errkind.Wrap(errkind.Invalid, fmt.Errorf("--key %s: %w", ref, err))
 		}
 		return k, "key file " + ref + " (development: not a qualified device)", func() {}, nil
 	}
-	u, err := parseP11URI(ref)
+	u, err := keyref.ParsePKCS11URI(ref)
 	if err != nil {
-		return nil, "", nil, errkind.Wrap(errkind.Invalid, err)
+		return nil, "", nil, errkind.Wrap(errkind.Invalid, fmt.Errorf("--key: %w", err))
 	}
-	module = cmpOr(module, cmpOr(u.module, defaultModule))
-	pin, err := readPIN(cmd, cmpOr(pinFile, u.pinFile), "--pin-file", "user PIN of token "+u.token, false)
+	module = cmpOr(module, cmpOr(u.Module, defaultModule))
+	pin, err := readPIN(cmd, cmpOr(pinFile, u.PINSource), "--pin-file", "user PIN of token "+u.Token, false)
 	if err != nil {
 		return nil, "", nil, errkind.Wrap(errkind.Invalid, err)
 	}
 	defer clear(pin)
-	tok, err := pkcs11.Open(ctx, pkcs11.Config{Module: module, TokenLabel: u.token, PIN: pin, Sessions: 1})
+	tok, err := pkcs11.Open(ctx, pkcs11.Config{Module: module, TokenLabel: u.Token, PIN: pin, Sessions: 1})
 	if err != nil {
 		return nil, "", nil, err
 	}
-	k, err := tok.Signer(ctx, u.object)
+	if u.Serial != "" {
+		info, err := tok.Info(ctx)
+		if err != nil {
+			tok.Close()
+			return nil, "", nil, err
+		}
+		if info.Serial != u.Serial {
+			tok.Close()
+			return nil, "", nil, errkind.Wrap(errkind.Invalid, fmt.Errorf("--key: token %q has serial %s, not the serial=%s the URI names", u.Token, info.Serial, u.Serial))
+		}
+	}
+	k, err := tok.Signer(ctx, u.Object)
 	if err != nil {
 		tok.Close()
 		return nil, "", nil, err
 	}
-	return k, fmt.Sprintf("key %q on token %q", u.object, u.token), func() { tok.Close() }, nil
-}
-
-func parseKeyPEM(b []byte) (crypto.Signer, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, errors.New("not a PEM file")
-	}
-	var k any
-	var err error
-	switch blk.Type {
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(blk.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(blk.Bytes)
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(blk.Bytes)
-	default:
-		return nil, fmt.Errorf("PEM block %q is not an unencrypted private key", blk.Type)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("%T cannot sign", k)
-	}
-	return s, nil
+	return k, fmt.Sprintf("key %q on token %q", u.Object, u.Token), func() { tok.Close() }, nil
 }

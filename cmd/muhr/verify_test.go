@@ -321,4 +321,10 @@ func TestSignVerifiesWithOpenSSL(t *testing.T) {
 	// A PIN is never a flag value; a key file is refused for a QSCD claim.
 	_, err = run(t, "sign", "--in", doc, "--out", sig, "--key", uri+"&pin-value=1234", "--cert", tokCertPath)
 	wantExit(t, "pin-value", err, 2, "pin-value")
+	// An attribute sign cannot honour is refused, not ignored (it could
+	// pick another key), and a serial= that is not the token's is refused.
+	_, err = run(t, "sign", "--in", doc, "--out", sig, "--key", strings.Replace(uri, "pkcs11:", "pkcs11:id=%01;", 1), "--cert", tokCertPath)
+	wantExit(t, "unknown URI attribute", err, 2, `attribute "id" is not supported`)
+	_, err = run(t, "sign", "--in", doc, "--out", sig, "--key", strings.Replace(uri, "pkcs11:", "pkcs11:serial=0000;", 1), "--cert", tokCertPath, "--pin-file", c.p.SoftHSM.PINFile)
+	wantExit(t, "wrong token serial", err, 2, "not the serial=0000")
 }
