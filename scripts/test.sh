@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_packages softhsm2-util:softhsm2 openssl:openssl pkcs11-tool:opensc \
-	python3:python3 gcc:gcc
+	python3:python3 gcc:gcc xmllint:libxml2-utils
 pg_bindir >/dev/null 2>&1 || ensure_packages initdb-missing:postgresql
 ensure_go
 

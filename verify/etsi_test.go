@@ -3,7 +3,9 @@ package verify_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/xml"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,10 @@ func TestETSIReportStructure(t *testing.T) {
 	b, err := verify.ETSIReport(rep)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Objects are in base64 (encoding/xml writes a []byte raw).
+	if !bytes.Contains(b, []byte("<base64>"+base64.StdEncoding.EncodeToString(cert.Raw)+"</base64>")) {
+		t.Errorf("the signer's certificate is not a base64 validation object")
 	}
 	var paths []string
 	ids := map[string]bool{}
@@ -58,16 +64,18 @@ func TestETSIReportStructure(t *testing.T) {
 		"ValidationReport/SignatureValidationReport/ValidationTimeInfo/ValidationTime",
 		"ValidationReport/SignatureValidationReport/ValidationTimeInfo/BestSignatureTime/POETime",
 		"ValidationReport/SignatureValidationReport/SignatureAttributes/SigningTime/Time",
-		"ValidationReport/SignatureValidationReport/SignatureAttributes/SigningCertificate",
-		"ValidationReport/SignatureValidationReport/SignatureAttributes/SignatureTimeStamp",
+		"ValidationReport/SignatureValidationReport/SignatureAttributes/SigningCertificate/AttributeObject",
+		"ValidationReport/SignatureValidationReport/SignatureAttributes/SignatureTimeStamp/TimeStampValue",
 		"ValidationReport/SignatureValidationReport/SignerInformation/SignerCertificate",
 		"ValidationReport/SignatureValidationReport/SignatureValidationProcess/SignatureValidationProcessID",
 		"ValidationReport/SignatureValidationReport/SignatureValidationStatus/MainIndication",
 		"ValidationReport/SignatureValidationReport/SignatureValidationStatus/AssociatedValidationReportData/CertificateChain/SigningCertificate",
 		"ValidationReport/SignatureValidationReport/SignatureValidationStatus/AssociatedValidationReportData/CertificateChain/IntermediateCertificate",
 		"ValidationReport/SignatureValidationReport/SignatureValidationStatus/AssociatedValidationReportData/CertificateChain/TrustAnchor",
-		"ValidationReport/SignatureValidationReport/SignatureValidationStatus/AssociatedValidationReportData/RevocationStatusInformation/ValidationObjectId",
-		"ValidationReport/SignatureValidationReport/SignatureValidationStatus/AssociatedValidationReportData/RevocationStatusInformation/RevocationObject",
+		"ValidationReport/SignatureValidationReport/SignatureValidationStatus/AssociatedValidationReportData/RelatedValidationObject",
+		"ValidationReport/SignatureValidationReport/SignersDocument/SignersDocumentRef",
+		"ValidationReport/SignatureValidationReport/SignatureAttributes/SigningCertificate/CertID/DigestValue",
+		"ValidationReport/SignatureValidator/DigitalId/X509SubjectName",
 		"ValidationReport/SignatureValidationObjects/ValidationObject/ObjectType",
 		"ValidationReport/SignatureValidationObjects/ValidationObject/ValidationObjectRepresentation/base64",
 	} {
@@ -92,6 +100,13 @@ func TestETSIReportStructure(t *testing.T) {
 	b, _ = verify.ETSIReport(rep)
 	if !bytes.Contains(b, []byte("urn:etsi:019102:mainindication:total-failed")) || !bytes.Contains(b, []byte("urn:etsi:019102:subindication:REVOKED")) {
 		t.Fatalf("revoked report:\n%s", b)
+	}
+	// The revoked certificate's status, with the answer that says so.
+	rsi := regexp.MustCompile(`(?s)<RevocationStatusInformation>\s*<ValidationObjectId VOReference="C-\d+"></ValidationObjectId>\s*` +
+		`<RevocationTime>[^<]+</RevocationTime>\s*<RevocationReason>urn:etsi:019102:revocationReason:keyCompromise</RevocationReason>\s*` +
+		`<RevocationObject VOReference="OCSP-\d+"></RevocationObject>`)
+	if !rsi.Match(b) {
+		t.Fatalf("no RevocationStatusInformation for the revoked signer:\n%s", b)
 	}
 	var text bytes.Buffer
 	verify.WriteText(&text, rep)

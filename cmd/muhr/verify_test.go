@@ -201,6 +201,11 @@ func TestVerifyOpenSSLCAdESWithMuhrCertificate(t *testing.T) {
 	if x, _ := os.ReadFile(xmlPath); !strings.Contains(string(x), "urn:etsi:019102:mainindication:total-passed") {
 		t.Fatalf("etsi report:\n%s", x)
 	}
+	// It validates against the TS 119 102-2 schema (verify/schema).
+	if b, err := exec.Command(testpki.Tool(t, "xmllint"), "--noout", "--nonet", "--schema",
+		"../../verify/schema/ts119102-2-v1.2.1.xsd", xmlPath).CombinedOutput(); err != nil {
+		t.Fatalf("the ETSI report does not validate: %v\n%s", err, b)
+	}
 	// Another document: TOTAL-FAILED, exit 1.
 	other := filepath.Join(c.dir, "other.txt")
 	os.WriteFile(other, []byte("another order"), 0o644)
