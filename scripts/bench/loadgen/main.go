@@ -8,7 +8,11 @@
 // and with -exec a ninth column: the CPU milliseconds the commands used.
 //
 // With -tsa each reply must be a TimeStampResp whose status is granted;
-// with -ocsp an OCSPResponse whose status is successful. -get sends the
+// with -ocsp an OCSPResponse whose status is successful; with -expect the
+// reply must contain that string (e.g. the validation report's main
+// indication). -multipart NAME=FILE,... POSTs those files as the parts of
+// one multipart/form-data body, built once (the validate endpoint's
+// "signature" and "content"). -get sends the
 // body as RFC 5019 GET (URL/base64) instead of a POST. -duration runs for
 // that long instead of -n requests.
 package main
@@ -22,12 +26,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,6 +49,8 @@ func main() {
 	isTSA := flag.Bool("tsa", false, "require a granted TimeStampResp in every reply")
 	isOCSP := flag.Bool("ocsp", false, "require a successful OCSPResponse in every reply")
 	useGET := flag.Bool("get", false, "send GET URL/<base64 of the body> (RFC 5019) instead of POST")
+	expect := flag.String("expect", "", "require every reply to contain this string")
+	parts := flag.String("multipart", "", "POST these files as multipart/form-data parts: NAME=FILE,NAME=FILE")
 	dur := flag.Duration("duration", 0, "run for this long (instead of -n requests)")
 	command := flag.String("exec", "", "instead of HTTP, run this command (via sh -c) once per request")
 	n := flag.Int("n", 2000, "requests to send")
@@ -55,6 +64,22 @@ func main() {
 		check = granted
 	case *isOCSP:
 		check = ocspSuccessful
+	case *expect != "":
+		check = func(reply []byte) error {
+			if !bytes.Contains(reply, []byte(*expect)) {
+				return fmt.Errorf("reply lacks %q: %.200s", *expect, reply)
+			}
+			return nil
+		}
+	}
+	if *parts != "" {
+		f, ct, err := multipartBody(*parts)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		defer os.Remove(f)
+		*bodyFile, *ctype = f, ct
 	}
 	if *dur > 0 {
 		// Bounded by time: -n only sizes the latency buffer.
@@ -181,6 +206,40 @@ func run(name, target, bodyFile, ctype string, check func([]byte) error, useGET 
 	}
 	fmt.Println()
 	return nil
+}
+
+// multipartBody writes the multipart/form-data body of spec
+// (NAME=FILE,...) to a temporary file and returns it with its Content-Type.
+func multipartBody(spec string) (string, string, error) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for _, p := range strings.Split(spec, ",") {
+		name, file, ok := strings.Cut(p, "=")
+		if !ok || name == "" || file == "" {
+			return "", "", fmt.Errorf("-multipart %q: want NAME=FILE,...", spec)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", "", err
+		}
+		w, err := mw.CreateFormFile(name, filepath.Base(file))
+		if err != nil {
+			return "", "", err
+		}
+		w.Write(b)
+	}
+	if err := mw.Close(); err != nil {
+		return "", "", err
+	}
+	f, err := os.CreateTemp("", "loadgen-body-*")
+	if err != nil {
+		return "", "", err
+	}
+	defer f.Close()
+	if _, err := f.Write(buf.Bytes()); err != nil {
+		return "", "", err
+	}
+	return f.Name(), mw.FormDataContentType(), nil
 }
 
 // loopbackOnly refuses any target that is not this machine's loopback.
