@@ -21,6 +21,8 @@
 #        BENCH_CONCURRENCY  the concurrencies (default "1 4 16")
 #        BENCH_PARTS        "go", "http" or "go http" (default): which half to run
 #        BENCH_LOG_LEVEL    muhrd's log level (default warn)
+#        BENCH_PERF         a directory: record `perf record -g` of muhrd during
+#                           each muhrd-validate row there (muhrd-validate-cC.data)
 # Everything listens on 127.0.0.1 only and is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -149,6 +151,13 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for c in $CONCURRENCY; do
 	for t in "bare-net/http|http://$(cat "$W/bare.addr")/|$BARE_PID" "muhrd-validate|$VURL|$MUHRD_PID"; do
 		IFS='|' read -r name url pid <<<"$t"
+		perf_pid=
+		if [ -n "${BENCH_PERF:-}" ] && [ "$name" = muhrd-validate ]; then
+			mkdir -p "$BENCH_PERF"
+			perf record -q -g -p "$pid" -o "$BENCH_PERF/$name-c$c.data" 2>/dev/null &
+			perf_pid=$!
+			sleep 0.5
+		fi
 		before=$(cpu_ticks "$pid")
 		if [ "$name" = muhrd-validate ]; then
 			line=$("$LOADGEN" -name "$name" -url "$url" -c "$c" -duration "${SECS}s" -warmup 20 \
@@ -158,6 +167,7 @@ for c in $CONCURRENCY; do
 				-multipart "signature=$W/doc.p7s,content=$W/doc.txt")
 		fi
 		cpu=$(( ($(cpu_ticks "$pid") - before) * 1000 / TICK ))
+		if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 		printf '%s\t%s\n' "$line" "$cpu" | tee -a "$RESULTS" >&2
 	done
 	"$LOADGEN" -name "openssl-cms-verify" -c "$c" -duration "${SECS}s" -warmup 3 -exec \
@@ -167,7 +177,7 @@ done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
-echo "POST /api/v1/validate (CAdES-T, ECDSA P-256, chain of three, 4 KiB document; OCSP and CRL of the same muhrd, cached),"
+echo "POST /api/v1/validate (CAdES-T, signer ECDSA P-256, demo CAs P-384, chain of three, 4 KiB document; OCSP and CRL of the same muhrd, cached),"
 echo "${SECS}s per row, $(nproc) cores (shared); load average before: $LOAD_BEFORE, after: $LOAD_AFTER; muhrd log level $LOG_LEVEL"
 python3 - "$RESULTS" <<'PY'
 import sys
