@@ -29,7 +29,8 @@ func mountOCSP(ctx context.Context, e *edge) error {
 	if err != nil {
 		return fmt.Errorf("ocsp: status feed: %w", err)
 	}
-	auth, err := ocsp.New(ctx, ocsp.Options{Store: e.store, Keys: e.keys, Validity: c.Validity, RefreshRate: c.RefreshRate, Log: e.log})
+	auth, err := ocsp.New(ctx, ocsp.Options{Store: e.store, Keys: e.keys, Validity: c.Validity, RefreshRate: c.RefreshRate,
+		MaxUnissued: c.UnissuedCache, Registry: e.reg, Log: e.log})
 	if err != nil {
 		return err
 	}
