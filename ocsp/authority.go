@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,6 +222,25 @@ func (a *Authority) SignerLabels() []string {
 		out = append(out, is.signer.Load().label)
 	}
 	return out
+}
+
+// CAs are the ids of the CAs answered for, sorted.
+func (a *Authority) CAs() []string {
+	out := make([]string, 0, len(a.byID))
+	for id := range a.byID {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SignerLabel is the token label of the key that signs caID's answers
+// now: after ReloadSigners, the renewed one ("" for a CA not answered for).
+func (a *Authority) SignerLabel(caID string) string {
+	if is := a.byID[caID]; is != nil {
+		return is.signer.Load().label
+	}
+	return ""
 }
 
 func (a *Authority) issuerOf(id CertID) (*issuer, error) {
