@@ -552,13 +552,17 @@ func (a *Authority) Refresh(ctx context.Context) (signed int, err error) {
 }
 
 // due: no answer cached (when missingDue), or one signed a quarter of
-// Validity ago, or one signed by a signer since replaced.
+// Validity ago, or one signed by a signer since replaced, or a
+// never-issued answer about what Refresh found stored.
 func (a *Authority) due(is *issuer, id CertID, missingDue bool) bool {
 	a.mu.RLock()
 	c := a.lookup(key(is, id))
 	a.mu.RUnlock()
 	if c == nil {
 		return missingDue
+	}
+	if c.status.unissued {
+		return true // asked about before it was stored: it is issued now
 	}
 	return c.by != is.signer.Load() || !a.o.Clock().Before(c.ThisUpdate.Add(a.o.Validity/4))
 }

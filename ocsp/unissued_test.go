@@ -100,3 +100,34 @@ func TestUnissuedAnswersCapped(t *testing.T) {
 		t.Fatalf("evicted serial: store reads %d → %d, want one", reads, e.st.reads.Load())
 	}
 }
+
+// A serial asked about before its certificate was stored (answered as
+// never issued) is answered with its real status after the next refresh
+// round, not the cached never-issued answer.
+func TestUnissuedAnswerReplacedOnceStored(t *testing.T) {
+	e := newEnv(t)
+	leaf, _ := e.leaf(t, false)
+	req, err := xocsp.CreateRequest(leaf, e.p.Issuing, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() int {
+		t.Helper()
+		_, b := post(t, e.url, "application/ocsp-request", req)
+		r, err := xocsp.ParseResponseForCert(b, leaf, e.p.Issuing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status
+	}
+	if s := status(); s != xocsp.Revoked || e.auth.UnissuedCached() != 1 {
+		t.Fatalf("before it is stored: status %d, %d cached", s, e.auth.UnissuedCached())
+	}
+	e.store(t, leaf)
+	if _, err := e.auth.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(); s != xocsp.Good || e.auth.UnissuedCached() != 0 {
+		t.Fatalf("stored and refreshed: status %d, %d never-issued cached", s, e.auth.UnissuedCached())
+	}
+}
