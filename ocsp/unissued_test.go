@@ -26,9 +26,13 @@ func TestUnissuedAnswersCapped(t *testing.T) {
 	e := newEnvWith(t, func(o *ocsp.Options) { o.MaxUnissued = cap; o.Registry = reg })
 	good, _ := e.leaf(t, true)
 	goodReq, _ := xocsp.CreateRequest(good, e.p.Issuing, nil)
+	var first *big.Int
 	ask := func(req []byte, serial *big.Int) *xocsp.Response {
 		t.Helper()
 		_, b := post(t, e.url, "application/ocsp-request", req)
+		if serial == first {
+			t.Logf("one never-issued answer: %d bytes of DER", len(b))
+		}
 		r, err := xocsp.ParseResponse(b, e.p.Issuing)
 		if err != nil {
 			t.Fatalf("serial %x: %v", serial, err)
@@ -56,7 +60,6 @@ func TestUnissuedAnswersCapped(t *testing.T) {
 	if r := ask(goodReq, good.SerialNumber); r.Status != xocsp.Good {
 		t.Fatalf("stored certificate: status %d", r.Status)
 	}
-	var first *big.Int
 	for i := range asked {
 		b := make([]byte, 16)
 		rand.Read(b)
