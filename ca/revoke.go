@@ -30,6 +30,10 @@ var (
 	// ErrCompromiseTime: the compromise time is in the future. (One before
 	// notBefore is kept: a key may be compromised before it is certified.)
 	ErrCompromiseTime = errkind.New(errkind.Invalid, "revoker: compromise time refused")
+	// ErrHoldExpired: Resume found a hold older than the maximum; it made
+	// it the revocation the expiry job would have made (committed, audited)
+	// instead of lifting it.
+	ErrHoldExpired = errkind.New(errkind.Conflict, "revoker: the hold is older than the maximum hold and is now a revocation")
 	// ErrRevokeRequest: a missing actor, serial or CA id.
 	ErrRevokeRequest = errkind.New(errkind.Invalid, "revoker: request refused")
 )
@@ -108,7 +112,14 @@ type RevokerOptions struct {
 	// HoldActor names who ExpireHolds' revocations are audited as
 	// (DefaultHoldActor when empty).
 	HoldActor string
+	// MaxHold is the longest a hold may be lifted after it began (config
+	// revocation.max_hold); Resume makes an older one a revocation.
+	// Zero: DefaultMaxHold.
+	MaxHold time.Duration
 }
+
+// DefaultMaxHold is config revocation.max_hold's default.
+const DefaultMaxHold = 30 * 24 * time.Hour
 
 // DefaultHoldActor is the audit actor of holds made final by ExpireHolds.
 const DefaultHoldActor = "muhr-hold-expiry"
@@ -120,9 +131,10 @@ const DefaultHoldActor = "muhr-hold-expiry"
 // decides races: of several revokers of one certificate, in this process or
 // others, exactly one wins and the others get a typed error.
 type Revoker struct {
-	st    revokerStore
-	now   func() time.Time
-	actor string
+	st      revokerStore
+	now     func() time.Time
+	actor   string
+	maxHold time.Duration
 }
 
 // NewRevoker returns a Revoker on o.Store.
@@ -130,7 +142,13 @@ func NewRevoker(o RevokerOptions) (*Revoker, error) {
 	if o.Store == nil {
 		return nil, errors.New("revoker: no store")
 	}
-	r := &Revoker{st: o.Store, now: o.Clock, actor: o.HoldActor}
+	if o.MaxHold < 0 {
+		return nil, fmt.Errorf("revoker: maximum hold %v must be positive", o.MaxHold)
+	}
+	r := &Revoker{st: o.Store, now: o.Clock, actor: o.HoldActor, maxHold: o.MaxHold}
+	if r.maxHold == 0 {
+		r.maxHold = DefaultMaxHold
+	}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -205,16 +223,72 @@ func (r *Revoker) Suspend(ctx context.Context, issuerID string, serial *big.Int,
 }
 
 // Resume lifts a hold: the certificate is valid again (and leaves the next
-// CRL). A revoked certificate stays revoked.
+// CRL). A revoked certificate stays revoked. A hold older than the maximum
+// is not lifted: in the same transaction as its audit record it becomes the
+// revocation ExpireHolds makes (reason unspecified, revoked since the hold
+// began), and Resume returns ErrHoldExpired saying so. The conversion is
+// the expiry job's conditional update, so racing it (in any process) makes
+// exactly one revocation and one record; the loser is told the certificate
+// is revoked.
 func (r *Revoker) Resume(ctx context.Context, issuerID string, serial *big.Int, actor string) (store.StatusChange, error) {
 	if err := r.check(ctx, issuerID, serial, actor); err != nil {
 		return store.StatusChange{}, err
 	}
 	now := r.now()
-	return r.change(ctx, "resume", issuerID, serial, now, func(ctx context.Context, tx RevokeTx) (store.StatusChange, error) {
-		return tx.ResumeCertificate(ctx, issuerID, serial, now)
-	}, audit.Entry{Actor: actor, Action: ActionUnsuspend, Object: certObject(issuerID, serial)},
-		func(ch store.StatusChange) map[string]any { return map[string]any{"feed_seq": ch.Seq} })
+	cutoff := now.Add(-r.maxHold)
+	var ch store.StatusChange
+	expired := false
+	err := r.st.InTx(ctx, func(ctx context.Context, tx store.Tx) error {
+		var err error
+		ch, err = RevokeTx(tx).RevokeHold(ctx, issuerID, serial, store.ReasonUnspecified, cutoff, now)
+		switch {
+		case err == nil:
+			expired = true
+			_, err = audit.Append(ctx, tx, now, r.holdExpiredEntry(issuerID, serial, ch, map[string]any{"resume_refused_for": actor}))
+			return err
+		case !errors.Is(err, store.ErrCertNotOnHold):
+			return err
+		}
+		// Not a hold past the maximum: a hold since the cutoff, or no hold.
+		if ch, err = tx.ResumeCertificate(ctx, issuerID, serial, now); err != nil {
+			return err
+		}
+		_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: actor, Action: ActionUnsuspend, Object: certObject(issuerID, serial),
+			Details: map[string]any{"feed_seq": ch.Seq}})
+		return err
+	})
+	cert := fmt.Sprintf("certificate %x of CA %s", serial, issuerID)
+	switch {
+	case err != nil && errors.Is(err, store.ErrCertRevoked):
+		// Perhaps the expiry job made the hold final a moment ago.
+		msg := ""
+		if c, gerr := r.st.GetCertificate(ctx, issuerID, serial); gerr == nil && c.RevokedAt != nil {
+			reason := ReasonUnspecified
+			if c.RevocationReason != nil {
+				reason = Reason(*c.RevocationReason)
+			}
+			msg = fmt.Sprintf(" (reason %s, since %s)", reason, c.RevokedAt.UTC().Format(time.RFC3339))
+		}
+		return store.StatusChange{}, fmt.Errorf("%w: cannot resume %s: it is revoked%s; issue the subscriber a new certificate", ErrAlreadyRevoked, cert, msg)
+	case err != nil:
+		return store.StatusChange{}, r.refused(ctx, "resume", issuerID, serial, err)
+	case expired:
+		return store.StatusChange{}, fmt.Errorf("%w: %s was on hold since %s, longer than the maximum hold of %s, so it was not resumed "+
+			"but is now revoked (reason unspecified, revocation time %s, when the hold began); a revocation is final: issue the subscriber a new certificate",
+			ErrHoldExpired, cert, ch.RevokedAt.UTC().Format(time.RFC3339), r.maxHold, ch.RevokedAt.UTC().Format(time.RFC3339))
+	}
+	return ch, nil
+}
+
+// holdExpiredEntry is the audit record of a hold made a revocation for
+// being older than the maximum.
+func (r *Revoker) holdExpiredEntry(issuerID string, serial *big.Int, ch store.StatusChange, extra map[string]any) audit.Entry {
+	d := map[string]any{"reason": ReasonUnspecified.String(), "reason_code": store.ReasonUnspecified,
+		"revoked_at": utc(ch.RevokedAt), "hold_expired": true, "max_hold": r.maxHold.String(), "feed_seq": ch.Seq}
+	for k, v := range extra {
+		d[k] = v
+	}
+	return audit.Entry{Actor: r.actor, Action: ActionRevoke, Object: certObject(issuerID, serial), Details: d}
 }
 
 // change applies one status change and its audit record (entry, with the
@@ -268,9 +342,7 @@ func (r *Revoker) ExpireHolds(ctx context.Context, now time.Time, maxHold time.D
 				if err != nil {
 					return err
 				}
-				_, err = audit.Append(ctx, tx, now, audit.Entry{Actor: r.actor, Action: ActionRevoke, Object: certObject(h.IssuerID, h.Serial),
-					Details: map[string]any{"reason": ReasonUnspecified.String(), "reason_code": store.ReasonUnspecified,
-						"revoked_at": utc(ch.RevokedAt), "hold_expired": true, "max_hold": maxHold.String(), "feed_seq": ch.Seq}})
+				_, err = audit.Append(ctx, tx, now, r.holdExpiredEntry(h.IssuerID, h.Serial, ch, map[string]any{"max_hold": maxHold.String()}))
 				return err
 			})
 			switch {

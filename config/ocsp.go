@@ -20,6 +20,10 @@ type OCSP struct {
 	// round over a million certificates stays gentle on the token and
 	// the CPU. Default 500 (a million in about 35 minutes).
 	RefreshRate int `yaml:"refresh_rate"`
+	// UnissuedCache caps the answers kept in memory about serials under
+	// our issuers that were never issued (any client can ask for random
+	// ones); the oldest are evicted. Default 10000 (about 15 MB).
+	UnissuedCache int `yaml:"unissued_cache"`
 }
 
 // OCSP defaults and limits.
@@ -31,6 +35,9 @@ const (
 	OCSPMaxValidity = 10 * 24 * time.Hour
 	// OCSPDefaultRefreshRate: signatures per second of the refresher.
 	OCSPDefaultRefreshRate = 500
+	// OCSPDefaultUnissuedCache: never-issued answers kept per responder.
+	OCSPDefaultUnissuedCache = 10000
+	OCSPMaxUnissuedCache     = 1000000
 )
 
 func (o *OCSP) applyDefaults() {
@@ -43,6 +50,9 @@ func (o *OCSP) applyDefaults() {
 	if o.RefreshRate == 0 {
 		o.RefreshRate = OCSPDefaultRefreshRate
 	}
+	if o.UnissuedCache == 0 {
+		o.UnissuedCache = OCSPDefaultUnissuedCache
+	}
 }
 
 func (o *OCSP) validate() error {
@@ -54,6 +64,9 @@ func (o *OCSP) validate() error {
 	}
 	if o.RefreshRate < 1 || o.RefreshRate > 100000 {
 		return fmt.Errorf("ocsp.refresh_rate: %d signatures per second is outside [1, 100000]", o.RefreshRate)
+	}
+	if o.UnissuedCache < 1 || o.UnissuedCache > OCSPMaxUnissuedCache {
+		return fmt.Errorf("ocsp.unissued_cache: %d answers is outside [1, %d]", o.UnissuedCache, OCSPMaxUnissuedCache)
 	}
 	if o.RefreshInterval <= 0 || o.RefreshInterval >= o.Validity/4 {
 		return fmt.Errorf("ocsp.refresh_interval: %s must be positive and below validity/4 (%s), so answers are re-signed before half their validity",

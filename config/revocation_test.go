@@ -50,7 +50,8 @@ func TestExampleRevocationConfig(t *testing.T) {
 	if err := c.CRL.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Revocation.Effective() != (Revocation{}).Effective() || c.OCSP.RefreshRate != OCSPDefaultRefreshRate {
+	if c.Revocation.Effective() != (Revocation{}).Effective() || c.OCSP.RefreshRate != OCSPDefaultRefreshRate ||
+		c.OCSP.UnissuedCache != OCSPDefaultUnissuedCache {
 		t.Errorf("the example's values %+v %+v are not the defaults", c.Revocation, c.OCSP)
 	}
 }

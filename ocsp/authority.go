@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/muhr-pki/muhr/errkind"
 	"github.com/muhr-pki/muhr/store"
@@ -76,8 +79,14 @@ type Options struct {
 	// neither starves live requests of the token nor spikes the CPU.
 	// Zero: DefaultRefreshRate.
 	RefreshRate int
-	Clock       func() time.Time
-	Log         *slog.Logger
+	// MaxUnissued caps the cached answers about never-issued serials
+	// (config ocsp.unissued_cache), the oldest evicted first; zero:
+	// DefaultMaxUnissued.
+	MaxUnissued int
+	// Registry, when set, gets the never-issued cache's metrics.
+	Registry prometheus.Registerer
+	Clock    func() time.Time
+	Log      *slog.Logger
 }
 
 // issuer is one CA we answer for.
@@ -105,7 +114,9 @@ type Authority struct {
 	byKey map[string]*issuer // SHA-1 and SHA-256 key hashes
 	byID  map[string]*issuer
 	mu    sync.RWMutex
-	cache map[cacheKey]*Cached
+	cache map[cacheKey]*Cached // answers about stored certificates
+	// unissued holds the answers about never-issued serials, capped.
+	unissued *unissuedCache
 	// epoch counts Invalidate calls (under mu). An answer whose status was
 	// read before an invalidation is served but not cached: it may predate
 	// the change the invalidation announced.
@@ -128,7 +139,18 @@ func New(ctx context.Context, o Options) (*Authority, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &Authority{o: o, byKey: map[string]*issuer{}, byID: map[string]*issuer{}, cache: map[cacheKey]*Cached{}}
+	if o.MaxUnissued < 0 {
+		return nil, errors.New("ocsp: MaxUnissued must not be negative")
+	}
+	if o.MaxUnissued == 0 {
+		o.MaxUnissued = DefaultMaxUnissued
+	}
+	a := &Authority{o: o, byKey: map[string]*issuer{}, byID: map[string]*issuer{}, cache: map[cacheKey]*Cached{},
+		unissued: newUnissuedCache(o.MaxUnissued, prometheus.NewCounter(prometheus.CounterOpts{Name: "muhr_ocsp_unissued_evicted_total",
+			Help: "OCSP answers about never-issued serials evicted from memory to keep within ocsp.unissued_cache."}))}
+	if err := a.registerMetrics(o.Registry); err != nil {
+		return nil, fmt.Errorf("ocsp: metrics: %w", err)
+	}
 	cas, err := o.Store.ListCAs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("ocsp: list CAs: %w", err)
@@ -202,6 +224,25 @@ func (a *Authority) SignerLabels() []string {
 	return out
 }
 
+// CAs are the ids of the CAs answered for, sorted.
+func (a *Authority) CAs() []string {
+	out := make([]string, 0, len(a.byID))
+	for id := range a.byID {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// SignerLabel is the token label of the key that signs caID's answers
+// now: after ReloadSigners, the renewed one ("" for a CA not answered for).
+func (a *Authority) SignerLabel(caID string) string {
+	if is := a.byID[caID]; is != nil {
+		return is.signer.Load().label
+	}
+	return ""
+}
+
 func (a *Authority) issuerOf(id CertID) (*issuer, error) {
 	is := a.byKey[string(id.KeyHash)]
 	if is == nil || !bytes.Equal(is.nameHash[id.Hash], id.NameHash) {
@@ -230,7 +271,7 @@ func (a *Authority) Response(ctx context.Context, id CertID) (*Cached, error) {
 	k := key(is, id)
 	now := a.o.Clock()
 	a.mu.RLock()
-	c := a.cache[k]
+	c := a.lookup(k)
 	a.mu.RUnlock()
 	if c != nil && a.fresh(c, now) {
 		return c, nil
@@ -275,7 +316,12 @@ func (a *Authority) put(is *issuer, id CertID, st single, now time.Time, epoch u
 		ETag: `"` + hex.EncodeToString(sum[:16]) + `"`, status: st, by: sg}
 	a.mu.Lock()
 	if a.epoch == epoch {
-		a.cache[key(is, id)] = c
+		if st.unissued {
+			a.unissued.put(key(is, id), c)
+		} else {
+			a.cache[key(is, id)] = c
+			a.unissued.remove(key(is, id)) // issued since it was asked about
+		}
 	}
 	a.mu.Unlock()
 	return c, nil
@@ -350,7 +396,7 @@ func (a *Authority) Sign(ctx context.Context, req *Request) ([]byte, error) {
 		st, err := a.status(ctx, is, id)
 		if err != nil {
 			a.mu.RLock()
-			c := a.cache[key(is, id)]
+			c := a.lookup(key(is, id))
 			a.mu.RUnlock()
 			if c == nil || !now.Before(c.NextUpdate) || !errors.Is(err, ErrUnavailable) {
 				return nil, err
@@ -366,13 +412,13 @@ func (a *Authority) Sign(ctx context.Context, req *Request) ([]byte, error) {
 // certificate (either CertID hash), re-pointed at id as asked.
 func (a *Authority) cachedStatus(is *issuer, id CertID, now time.Time) (single, bool) {
 	a.mu.RLock()
-	c := a.cache[key(is, id)]
+	c := a.lookup(key(is, id))
 	if c == nil || !a.fresh(c, now) {
 		other := crypto.SHA256
 		if id.Hash == crypto.SHA256 {
 			other = crypto.SHA1
 		}
-		c = a.cache[cacheKey{issuer: is.id, serial: string(id.Serial.Bytes()), hash: other}]
+		c = a.lookup(cacheKey{issuer: is.id, serial: string(id.Serial.Bytes()), hash: other})
 	}
 	a.mu.RUnlock()
 	if c == nil || !a.fresh(c, now) {
@@ -393,7 +439,9 @@ func (a *Authority) Invalidate(issuerID string, serial *big.Int) {
 	s := string(serial.Bytes())
 	a.mu.Lock()
 	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
-		delete(a.cache, cacheKey{issuer: issuerID, serial: s, hash: h})
+		k := cacheKey{issuer: issuerID, serial: s, hash: h}
+		delete(a.cache, k)
+		a.unissued.remove(k)
 	}
 	a.epoch++
 	a.mu.Unlock()
@@ -504,13 +552,17 @@ func (a *Authority) Refresh(ctx context.Context) (signed int, err error) {
 }
 
 // due: no answer cached (when missingDue), or one signed a quarter of
-// Validity ago, or one signed by a signer since replaced.
+// Validity ago, or one signed by a signer since replaced, or a
+// never-issued answer about what Refresh found stored.
 func (a *Authority) due(is *issuer, id CertID, missingDue bool) bool {
 	a.mu.RLock()
-	c := a.cache[key(is, id)]
+	c := a.lookup(key(is, id))
 	a.mu.RUnlock()
 	if c == nil {
 		return missingDue
+	}
+	if c.status.unissued {
+		return true // asked about before it was stored: it is issued now
 	}
 	return c.by != is.signer.Load() || !a.o.Clock().Before(c.ThisUpdate.Add(a.o.Validity/4))
 }
@@ -522,15 +574,17 @@ func (a *Authority) dropStaleUnissued() {
 	now := a.o.Clock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for k, c := range a.cache {
-		if !c.status.unissued {
-			continue
-		}
-		is := a.byID[k.issuer]
-		if c.by != is.signer.Load() || !now.Before(c.ThisUpdate.Add(a.o.Validity/4)) {
-			delete(a.cache, k)
-		}
+	a.unissued.removeIf(func(k cacheKey, c *Cached) bool {
+		return c.by != a.byID[k.issuer].signer.Load() || !now.Before(c.ThisUpdate.Add(a.o.Validity/4))
+	})
+}
+
+// lookup is the cached answer under k, of either kind (a.mu held).
+func (a *Authority) lookup(k cacheKey) *Cached {
+	if c := a.cache[k]; c != nil {
+		return c
 	}
+	return a.unissued.get(k)
 }
 
 func keyHashOf(is *issuer, h crypto.Hash) []byte { return is.keyHash[h] }

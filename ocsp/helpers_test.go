@@ -78,7 +78,10 @@ func (f *flakyStore) CertificatesAfter(ctx context.Context, id string, s *big.In
 
 const validity = time.Hour
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the Authority's options changed by mod.
+func newEnvWith(t *testing.T, mod func(*ocsp.Options)) *env {
 	t.Helper()
 	st := tsatest.SQLite(t)
 	p := tsatest.NewPKI(t, st)
@@ -98,7 +101,11 @@ func newEnv(t *testing.T) *env {
 		}
 		return time.Now()
 	}
-	e.auth, err = ocsp.New(ctx, ocsp.Options{Store: e.st, Keys: p.Token, Validity: validity, Clock: clock})
+	o := ocsp.Options{Store: e.st, Keys: p.Token, Validity: validity, Clock: clock}
+	if mod != nil {
+		mod(&o)
+	}
+	e.auth, err = ocsp.New(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func openStatusCenter(cmd *cobra.Command, cfgPath string) (*statusCenter, error)
 	if err != nil {
 		return nil, err
 	}
-	rev, err := ca.NewRevoker(ca.RevokerOptions{Store: st})
+	rev, err := ca.NewRevoker(ca.RevokerOptions{Store: st, MaxHold: cfg.Revocation.Effective().MaxHold})
 	if err != nil {
 		st.Close()
 		return nil, err

@@ -16,8 +16,9 @@ import (
 // CA with a delegated OCSP signer, the signers' keys from the token. It
 // mounts POST /ocsp and GET /ocsp/<base64> (a raw-path route, so "//" in
 // the base64 is not redirected) on the public listener, starts the
-// refresher on the services' context, and adds a health check per signer
-// key and one that degrades while the database is away (the cache keeps
+// refresher on the services' context, and adds a health check per CA of
+// the key it signs with now (a renewed one once reloaded) and one that
+// degrades while the database is away (the cache keeps
 // answering).
 // It follows the store's status feed, so a revocation committed by any
 // process reaches the next answer within one poll (statusPoll).
@@ -29,7 +30,8 @@ func mountOCSP(ctx context.Context, e *edge) error {
 	if err != nil {
 		return fmt.Errorf("ocsp: status feed: %w", err)
 	}
-	auth, err := ocsp.New(ctx, ocsp.Options{Store: e.store, Keys: e.keys, Validity: c.Validity, RefreshRate: c.RefreshRate, Log: e.log})
+	auth, err := ocsp.New(ctx, ocsp.Options{Store: e.store, Keys: e.keys, Validity: c.Validity, RefreshRate: c.RefreshRate,
+		MaxUnissued: c.UnissuedCache, Registry: e.reg, Log: e.log})
 	if err != nil {
 		return err
 	}
@@ -40,9 +42,10 @@ func mountOCSP(ctx context.Context, e *edge) error {
 	pub.Handle("POST /ocsp", h)
 	pub.HandleRaw(http.MethodGet, ocsp.GETPrefix, h)
 	pub.HandleRaw(http.MethodPost, ocsp.GETPrefix, h)
-	for _, l := range auth.SignerLabels() {
-		e.useKey(l)
+	for _, chk := range ocspSignerChecks(auth, e.probeKey) {
+		e.srv.AddCheck(chk)
 	}
+	e.keysIn = append(e.keysIn, auth.SignerLabels()...) // for the start-up log
 	e.srv.AddCheck(&server.Check{Name: "ocsp_status", Target: "database reads", Probe: server.CheckerFunc(auth.Health),
 		Code: server.ReasonDBUnavailable, Degrades: true})
 	e.log.Info("ocsp: serving POST /ocsp and GET /ocsp/", "signers", auth.SignerLabels(), "validity", c.Validity,

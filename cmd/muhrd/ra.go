@@ -84,7 +84,7 @@ func mountRA(ctx context.Context, e *edge) error {
 	if mgmtID == "" {
 		return fmt.Errorf("no active management CA has its key on token %s (officers' certificates come from it)", e.cfg.HSM.TokenLabel)
 	}
-	rv, err := ca.NewRevoker(ca.RevokerOptions{Store: e.store})
+	rv, err := ca.NewRevoker(ca.RevokerOptions{Store: e.store, MaxHold: e.cfg.Revocation.Effective().MaxHold})
 	if err != nil {
 		return err
 	}

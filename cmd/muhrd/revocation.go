@@ -16,7 +16,7 @@ import (
 func startRevocationJobs(ctx context.Context, e *edge, cas []string, holder string) error {
 	c := e.cfg.Revocation.Effective()
 	log := e.log.With("role", "ca")
-	rv, err := ca.NewRevoker(ca.RevokerOptions{Store: e.store})
+	rv, err := ca.NewRevoker(ca.RevokerOptions{Store: e.store, MaxHold: c.MaxHold})
 	if err != nil {
 		return err
 	}
