@@ -160,16 +160,9 @@ func (v *Validator) checkSignerInfo(sr *SignatureReport, eContentType asn1.Objec
 		return Status{Indication: Failed, SubIndication: HashFailure, Reason: "the signed content's digest does not match the messageDigest attribute: the document is not the one signed"}
 	}
 	sr.check("messageDigest", true, h.String()+" of the content")
-	alg, err := signatureAlgorithm(si, cert, h)
-	if err != nil {
-		sr.check("signatureAlgorithm", false, err.Error())
-		return Status{Indication: Indeterminate, SubIndication: CryptoConstraintsFail, Reason: err.Error()}
+	if st := checkSignatureValue(sr, si, cert, h); st.Indication != Passed {
+		return st
 	}
-	if err := cert.CheckSignature(alg, si.SignedAttrsDER, si.Signature); err != nil {
-		sr.check("signature", false, err.Error())
-		return Status{Indication: Failed, SubIndication: SigCryptoFailure, Reason: "the signature value does not verify with the signer's key over the signed attributes"}
-	}
-	sr.check("signature", true, alg.String())
 	if st := checkESS(sr, si, cert, cades); st.Indication != Passed {
 		return st
 	}
@@ -186,6 +179,36 @@ func (v *Validator) checkSignerInfo(sr *SignatureReport, eContentType asn1.Objec
 	} else if n > 1 {
 		return Status{Indication: Failed, SubIndication: FormatFailure, Reason: "signingTime repeated"}
 	}
+	return pass()
+}
+
+// checkSignatureValue verifies the signature over the signed attributes.
+func checkSignatureValue(sr *SignatureReport, si *cms.SignerInfo, cert *x509.Certificate, h crypto.Hash) Status {
+	bad := func(err error) Status {
+		sr.check("signature", false, err.Error())
+		return Status{Indication: Failed, SubIndication: SigCryptoFailure, Reason: "the signature value does not verify with the signer's key over the signed attributes"}
+	}
+	if si.SigAlg.Algorithm.Equal(oidRSAPSS) {
+		p, err := parsePSSParams(si.SigAlg)
+		if err != nil {
+			sr.check("signatureAlgorithm", false, err.Error())
+			return pssStatus(err)
+		}
+		if err := checkPSS(cert, p, si.SignedAttrsDER, si.Signature); err != nil {
+			return bad(err)
+		}
+		sr.check("signature", true, fmt.Sprintf("RSASSA-PSS %s MGF1-%s salt %d", p.Hash, p.Hash, p.SaltLength))
+		return pass()
+	}
+	alg, err := signatureAlgorithm(si, cert, h)
+	if err != nil {
+		sr.check("signatureAlgorithm", false, err.Error())
+		return Status{Indication: Indeterminate, SubIndication: CryptoConstraintsFail, Reason: err.Error()}
+	}
+	if err := cert.CheckSignature(alg, si.SignedAttrsDER, si.Signature); err != nil {
+		return bad(err)
+	}
+	sr.check("signature", true, alg.String())
 	return pass()
 }
 
@@ -302,8 +325,6 @@ func signatureAlgorithm(si *cms.SignerInfo, cert *x509.Certificate, h crypto.Has
 		return x509.ECDSAWithSHA512, nil
 	case o.Equal(oidEd25519):
 		return x509.PureEd25519, nil
-	case o.Equal(oidRSAPSS):
-		return 0, fmt.Errorf("RSASSA-PSS signatures are not supported yet")
 	}
 	return 0, fmt.Errorf("signature algorithm %s is not accepted", o)
 }
