@@ -89,6 +89,17 @@ func TestValidateRouteOwnBodyLimit(t *testing.T) {
 	if code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "over 16777216 bytes") {
 		t.Fatalf("over 16 MiB: %d %s", code, body)
 	}
+	// 100 MB declared: refused by its Content-Length before any is read.
+	req, _ := http.NewRequest(http.MethodPost, url, io.LimitReader(zeros{}, 100<<20))
+	req.ContentLength = 100 << 20
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "over 16777216 bytes") {
+			t.Fatalf("100 MB declared: %d %s", res.StatusCode, b)
+		}
+	}
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
