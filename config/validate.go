@@ -7,9 +7,8 @@ import "time"
 type Validate struct {
 	Enabled bool `yaml:"enabled"`
 	// MaxUploadBytes bounds one request (signature, content, certificate
-	// together); over it the answer is 413. The public listener's
-	// http.max_body_bytes caps every request too, so raise both for large
-	// documents.
+	// together); over it the answer is 413. It replaces the public
+	// listener's http.max_body_bytes for this route.
 	MaxUploadBytes int64 `yaml:"max_upload_bytes"`
 	// Timeout bounds one validation, its OCSP/CRL/AIA fetches included.
 	Timeout time.Duration `yaml:"timeout"`

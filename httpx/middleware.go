@@ -23,7 +23,9 @@ type Options struct {
 	Listener string
 	Logger   *slog.Logger // nil discards
 	Metrics  *Metrics     // nil records none
-	// MaxBodyBytes caps every request body; 0 means no cap.
+	// MaxBodyBytes caps every request body whose route declares no cap of
+	// its own (MaxBody; the wrapped handler tells through BodyLimiter); 0
+	// means no cap.
 	MaxBodyBytes int64
 	// SlowRequest: a request taking this long or longer is logged at info
 	// (default DefaultSlowRequest; negative never).
@@ -44,7 +46,7 @@ func RequestID(ctx context.Context) string {
 // Wrap is the middleware every route goes through, outermost first: a
 // request id (the client's X-Request-Id when it is short and plain, else a
 // new one; echoed in the answer and in every log line of the request), a
-// body limit, a panic guard that answers 500, metrics, and the access log.
+// body limit (the route's own, else MaxBodyBytes), a panic guard that answers 500, metrics, and the access log.
 //
 // The access log is built for a hot path: a request that succeeded
 // quickly is logged at debug (and its attributes are not even built when
@@ -60,6 +62,7 @@ func Wrap(next http.Handler, o Options) http.Handler {
 		o.SlowRequest = DefaultSlowRequest
 	}
 	ids := newIDSource()
+	limiter, _ := next.(BodyLimiter)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(RequestIDHeader)
@@ -92,7 +95,13 @@ func Wrap(next http.Handler, o Options) http.Handler {
 			}
 			o.finish(r, sw, start)
 		}()
-		if !limitBody(w, sw, r, o.MaxBodyBytes) {
+		limit := o.MaxBodyBytes
+		if limiter != nil {
+			if n, declared := limiter.BodyLimit(r); declared {
+				limit = n
+			}
+		}
+		if !limitBody(w, sw, r, limit) {
 			return
 		}
 		// ServeMux (and Mux's raw routes) set r.Pattern on this request;

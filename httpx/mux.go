@@ -14,31 +14,43 @@ import (
 type Mux struct {
 	mux *http.ServeMux
 	raw []rawRoute
+	// limits are the MaxBody caps of ServeMux patterns; limited is set once
+	// any route (raw or not) declares one, so a listener without any pays
+	// no second route match per request.
+	limits  map[string]int64
+	limited bool
 }
 
 type rawRoute struct {
-	method string // "" any
-	prefix string
-	h      http.Handler
+	method  string // "" any
+	prefix  string
+	h       http.Handler
+	maxBody int64 // 0: the listener's default
 }
 
 // NewMux returns an empty Mux.
-func NewMux() *Mux { return &Mux{mux: http.NewServeMux()} }
+func NewMux() *Mux { return &Mux{mux: http.NewServeMux(), limits: map[string]int64{}} }
 
 // Handle registers h for a ServeMux pattern ("GET /ca/{file}"). It panics on
 // a conflicting pattern, as ServeMux does.
-func (m *Mux) Handle(pattern string, h http.Handler) { m.mux.Handle(pattern, h) }
+func (m *Mux) Handle(pattern string, h http.Handler, opts ...RouteOption) {
+	m.mux.Handle(pattern, h)
+	if o := buildRouteOptions(opts); o.maxBody > 0 {
+		m.limits[pattern] = o.maxBody
+		m.limited = true
+	}
+}
 
 // HandleFunc registers f for a ServeMux pattern.
-func (m *Mux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
-	m.mux.HandleFunc(pattern, f)
+func (m *Mux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request), opts ...RouteOption) {
+	m.Handle(pattern, http.HandlerFunc(f), opts...)
 }
 
 // HandleRaw registers h for method ("" for any; GET also takes HEAD) on
 // every path starting with prefix, which must begin with "/". The handler
 // reads the rest of the path with RawTail; r.Pattern is "METHOD prefix", so
 // metrics label the route by its prefix, never by the client's path.
-func (m *Mux) HandleRaw(method, prefix string, h http.Handler) {
+func (m *Mux) HandleRaw(method, prefix string, h http.Handler, opts ...RouteOption) {
 	if !strings.HasPrefix(prefix, "/") || h == nil {
 		panic("httpx: HandleRaw needs a prefix starting with / and a handler")
 	}
@@ -47,7 +59,9 @@ func (m *Mux) HandleRaw(method, prefix string, h http.Handler) {
 			panic("httpx: raw route " + method + " " + prefix + " registered twice")
 		}
 	}
-	m.raw = append(m.raw, rawRoute{method: method, prefix: prefix, h: h})
+	o := buildRouteOptions(opts)
+	m.raw = append(m.raw, rawRoute{method: method, prefix: prefix, h: h, maxBody: o.maxBody})
+	m.limited = m.limited || o.maxBody > 0
 	sort.SliceStable(m.raw, func(i, j int) bool { return len(m.raw[i].prefix) > len(m.raw[j].prefix) })
 }
 

@@ -190,9 +190,34 @@ func TestAIAHugeAndRedirectLoopRefused(t *testing.T) {
 			if !strings.Contains(aia, wantWord) {
 				t.Fatalf("aia check %q, want %q", aia, wantWord)
 			}
-			// With the intermediate given, the revocation URL misbehaving
-			// the same way ends INDETERMINATE/TRY_LATER (CRL is fine, so
-			// set no CRL).
+			// With the intermediate given, the revocation URLs misbehaving
+			// the same way end INDETERMINATE/TRY_LATER within the timeout,
+			// each answer saying why.
+			cert, _ = p.signer(t, func(c *x509.Certificate) {
+				c.OCSPServer = []string{p.url + path}
+				c.CRLDistributionPoints = []string{p.url + path}
+			})
+			start = time.Now()
+			r = v.Certificate(context.Background(), cert, []*x509.Certificate{p.inter}, time.Now(), false, verify.UsageSigning)
+			want(t, r.Status, verify.Indeterminate, verify.TryLater)
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("revocation took %s", d)
+			}
+			// (A CRL may be larger than an OCSP answer: a 1 GB one ends at
+			// the timeout rather than at the OCSP size limit.)
+			seen := 0
+			for _, a := range r.Revocation {
+				if a.Certificate != cert.SerialNumber.Text(16) {
+					continue // the intermediate's, from the root's CRL
+				}
+				seen++
+				if a.Error == "" || a.Source == "OCSP" && !strings.Contains(a.Error, wantWord) {
+					t.Errorf("%s %s: %q, want %q", a.Source, a.URL, a.Error, wantWord)
+				}
+			}
+			if seen != 2 {
+				t.Fatalf("revocation answers %+v", r.Revocation)
+			}
 		})
 	}
 }

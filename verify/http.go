@@ -27,7 +27,8 @@ type HandlerOptions struct {
 // Handler is POST /api/v1/validate: multipart/form-data with a part
 // "signature" (and "content" for a detached one), or a part
 // "certificate" (with optional "chain" parts); the answer is the JSON
-// report, or the ETSI TS 119 102-2 XML with ?format=etsi. The verdict is
+// report, or the ETSI TS 119 102-2 XML with ?format=etsi; ?at=RFC3339 sets
+// the validation time (default now). The verdict is
 // in the report; HTTP errors are for requests that are not validation
 // requests (400), too large (413) or arriving while every slot is busy
 // (503).
@@ -62,6 +63,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if format != "" && format != "json" && format != "etsi" {
 		http.Error(w, "format must be json or etsi", http.StatusBadRequest)
 		return
+	}
+	at := h.v.clock()
+	if q := r.URL.Query().Get("at"); q != "" {
+		t, err := time.Parse(time.RFC3339, q)
+		if err != nil {
+			http.Error(w, "at must be an RFC 3339 time such as 2026-12-07T10:00:00Z", http.StatusBadRequest)
+			return
+		}
+		at = t
 	}
 	if r.ContentLength > h.o.MaxUploadBytes {
 		tooLarge(w, h.o.MaxUploadBytes)
@@ -114,7 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if c := parts["content"]; c != nil {
 			content = c[0]
 		}
-		rep = h.v.Signature(ctx, unPEMSignature(parts["signature"][0]), content, chain)
+		rep = h.v.SignatureAt(ctx, unPEMSignature(parts["signature"][0]), content, chain, at)
 	case parts["certificate"] != nil:
 		if format == "etsi" {
 			http.Error(w, "the ETSI TS 119 102-2 report is for signatures; ask for JSON", http.StatusBadRequest)
@@ -130,8 +140,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		cr := h.v.Certificate(ctx, certs[0], append(certs[1:], chain...), h.v.clock(), false, UsageAny)
-		rep = &Report{Status: cr.Status, ValidationTime: h.v.clock().UTC(), Certificate: cr}
+		cr := h.v.Certificate(ctx, certs[0], append(certs[1:], chain...), at, false, UsageAny)
+		rep = &Report{Status: cr.Status, ValidationTime: at.UTC(), Certificate: cr}
 	default:
 		http.Error(w, "no part named signature or certificate", http.StatusBadRequest)
 		return

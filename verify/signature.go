@@ -33,7 +33,16 @@ var (
 // content is the signed document of a detached signature (nil when the
 // signature is attached); extra are candidate intermediates.
 func (v *Validator) Signature(ctx context.Context, p7, content []byte, extra []*x509.Certificate) *Report {
-	now := v.clock()
+	return v.SignatureAt(ctx, p7, content, extra, v.clock())
+}
+
+// SignatureAt is Signature with the validation time at (EN 319 102-1's
+// "current time", which the caller may set to a past moment to ask what the
+// verdict was then): the signer's certificate is validated at it unless a
+// signature timestamp gives an earlier proof of existence, and the TSA's
+// certificate is always validated at it.
+func (v *Validator) SignatureAt(ctx context.Context, p7, content []byte, extra []*x509.Certificate, at time.Time) *Report {
+	now := at
 	rep := &Report{Status: pass(), ValidationTime: now.UTC()}
 	fail := func(st Status) *Report {
 		rep.Status = st
@@ -106,7 +115,7 @@ func (v *Validator) signer(ctx context.Context, sd *cms.SignedData, si *cms.Sign
 			sr.check("signatureTimestamp", false, "more than one signature timestamp")
 		}
 		sr.Token = vals[0]
-		ts := v.timestamp(ctx, vals[0], si.Signature, pool)
+		ts := v.timestamp(ctx, vals[0], si.Signature, pool, now)
 		sr.Timestamp = ts
 		if ts.Indication == Passed {
 			at, poe = ts.GenTime, true
@@ -160,16 +169,9 @@ func (v *Validator) checkSignerInfo(sr *SignatureReport, eContentType asn1.Objec
 		return Status{Indication: Failed, SubIndication: HashFailure, Reason: "the signed content's digest does not match the messageDigest attribute: the document is not the one signed"}
 	}
 	sr.check("messageDigest", true, h.String()+" of the content")
-	alg, err := signatureAlgorithm(si, cert, h)
-	if err != nil {
-		sr.check("signatureAlgorithm", false, err.Error())
-		return Status{Indication: Indeterminate, SubIndication: CryptoConstraintsFail, Reason: err.Error()}
+	if st := checkSignatureValue(sr, si, cert, h); st.Indication != Passed {
+		return st
 	}
-	if err := cert.CheckSignature(alg, si.SignedAttrsDER, si.Signature); err != nil {
-		sr.check("signature", false, err.Error())
-		return Status{Indication: Failed, SubIndication: SigCryptoFailure, Reason: "the signature value does not verify with the signer's key over the signed attributes"}
-	}
-	sr.check("signature", true, alg.String())
 	if st := checkESS(sr, si, cert, cades); st.Indication != Passed {
 		return st
 	}
@@ -186,6 +188,36 @@ func (v *Validator) checkSignerInfo(sr *SignatureReport, eContentType asn1.Objec
 	} else if n > 1 {
 		return Status{Indication: Failed, SubIndication: FormatFailure, Reason: "signingTime repeated"}
 	}
+	return pass()
+}
+
+// checkSignatureValue verifies the signature over the signed attributes.
+func checkSignatureValue(sr *SignatureReport, si *cms.SignerInfo, cert *x509.Certificate, h crypto.Hash) Status {
+	bad := func(err error) Status {
+		sr.check("signature", false, err.Error())
+		return Status{Indication: Failed, SubIndication: SigCryptoFailure, Reason: "the signature value does not verify with the signer's key over the signed attributes"}
+	}
+	if si.SigAlg.Algorithm.Equal(oidRSAPSS) {
+		p, err := parsePSSParams(si.SigAlg)
+		if err != nil {
+			sr.check("signatureAlgorithm", false, err.Error())
+			return pssStatus(err)
+		}
+		if err := checkPSS(cert, p, si.SignedAttrsDER, si.Signature); err != nil {
+			return bad(err)
+		}
+		sr.check("signature", true, fmt.Sprintf("RSASSA-PSS %s MGF1-%s salt %d", p.Hash, p.Hash, p.SaltLength))
+		return pass()
+	}
+	alg, err := signatureAlgorithm(si, cert, h)
+	if err != nil {
+		sr.check("signatureAlgorithm", false, err.Error())
+		return Status{Indication: Indeterminate, SubIndication: CryptoConstraintsFail, Reason: err.Error()}
+	}
+	if err := cert.CheckSignature(alg, si.SignedAttrsDER, si.Signature); err != nil {
+		return bad(err)
+	}
+	sr.check("signature", true, alg.String())
 	return pass()
 }
 
@@ -302,15 +334,13 @@ func signatureAlgorithm(si *cms.SignerInfo, cert *x509.Certificate, h crypto.Has
 		return x509.ECDSAWithSHA512, nil
 	case o.Equal(oidEd25519):
 		return x509.PureEd25519, nil
-	case o.Equal(oidRSAPSS):
-		return 0, fmt.Errorf("RSASSA-PSS signatures are not supported yet")
 	}
 	return 0, fmt.Errorf("signature algorithm %s is not accepted", o)
 }
 
 // timestamp validates an RFC 3161 TimeStampToken over the signature value
 // sigValue: its own signature, its imprint, and its TSA's certificate.
-func (v *Validator) timestamp(ctx context.Context, token, sigValue []byte, pool []*x509.Certificate) *TimestampReport {
+func (v *Validator) timestamp(ctx context.Context, token, sigValue []byte, pool []*x509.Certificate, at time.Time) *TimestampReport {
 	tr := &TimestampReport{Status: pass()}
 	fail := func(st Status) *TimestampReport {
 		tr.Status = st
@@ -347,9 +377,19 @@ func (v *Validator) timestamp(ctx context.Context, token, sigValue []byte, pool 
 	if info.GenTime.Before(tsaCert.NotBefore) || info.GenTime.After(tsaCert.NotAfter) {
 		return fail(Status{Indication: Failed, SubIndication: FormatFailure, Reason: "genTime is outside the TSA certificate's validity"})
 	}
-	// The TSA's certificate is validated now: no archive timestamp covers
-	// it (CAdES-A is not made here).
-	cr := v.Certificate(ctx, tsaCert, all, v.clock(), false, UsageTimestamping)
+	if info.GenTime.After(at) {
+		return fail(Status{Indication: Indeterminate, SubIndication: OutOfBoundsNoPOE,
+			Reason: fmt.Sprintf("genTime %s is after the validation time %s: the timestamp did not exist then",
+				info.GenTime.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339))})
+	}
+	// The TSA's certificate is validated at the validation time, not at
+	// genTime (EN 319 102-1 5.4, time-stamp validation, and 5.6.2.4, past
+	// signature validation: genTime is the TSA's own claim, so it is no
+	// proof of existence of the token itself; only a later timestamp over
+	// it, CAdES-A, not made here, could be). So a TSA certificate expired
+	// or revoked before the validation time gives OUT_OF_BOUNDS_NO_POE or
+	// REVOKED_NO_POE, whatever the revocation reason.
+	cr := v.Certificate(ctx, tsaCert, all, at, false, UsageTimestamping)
 	tr.Certificate = cr
 	if cr.Indication != Passed {
 		return fail(Status{Indication: cr.Indication, SubIndication: cr.SubIndication, Reason: "TSA certificate: " + cr.Reason})

@@ -134,9 +134,9 @@ func newVerifyCertCmd() *cobra.Command {
 
 func newVerifySignatureCmd() *cobra.Command {
 	var f verifyFlags
-	var in, content, report, out string
+	var in, content, report, out, at string
 	cmd := &cobra.Command{
-		Use:   "signature --in FILE.p7s [--content FILE] [--trust FILE] [-o json] [--report etsi --out F]",
+		Use:   "signature --in FILE.p7s [--content FILE] [--at TIME] [--trust FILE] [-o json] [--report etsi --out F]",
 		Short: "Validate a CMS/CAdES signature, each signer, with its timestamp as proof of existence",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -145,6 +145,13 @@ func newVerifySignatureCmd() *cobra.Command {
 			}
 			if report != "" && out == "" {
 				return errkind.Wrap(errkind.Invalid, errors.New("--report etsi needs --out FILE for the XML"))
+			}
+			when := time.Now()
+			if at != "" {
+				var err error
+				if when, err = time.Parse(time.RFC3339, at); err != nil {
+					return errkind.Wrap(errkind.Invalid, fmt.Errorf("--at %q: an RFC 3339 time such as 2026-12-07T10:00:00Z", at))
+				}
 			}
 			p7, err := readLimited(in, "--in", vfy.MaxSignatureBytes)
 			if err != nil {
@@ -161,7 +168,7 @@ func newVerifySignatureCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep := v.Signature(cmd.Context(), p7, doc, chain)
+			rep := v.SignatureAt(cmd.Context(), p7, doc, chain, when)
 			if report == "etsi" {
 				x, err := vfy.ETSIReport(rep)
 				if err != nil {
@@ -180,6 +187,7 @@ func newVerifySignatureCmd() *cobra.Command {
 	fl.StringVar(&content, "content", "", "the signed document, for a detached signature")
 	fl.StringVar(&report, "report", "", "also write a validation report: etsi (ETSI TS 119 102-2 XML) to --out")
 	fl.StringVar(&out, "out", "", "file for --report")
+	fl.StringVar(&at, "at", "", "validation time (RFC 3339); default now. The TSA's certificate is validated at it, the signer's at the timestamp")
 	cmd.MarkFlagRequired("in")
 	return cmd
 }

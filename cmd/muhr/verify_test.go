@@ -230,6 +230,14 @@ func TestVerifyOpenSSLCAdESWithMuhrCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("valid before its revocation: %v", err)
 	}
+	// The signature asked about at that time, too.
+	out, err = run(t, "verify", "signature", "--in", sig, "--content", doc, "--trust", c.p.RootPEM, "--at", before.UTC().Format(time.RFC3339))
+	if err != nil || !strings.HasPrefix(out, "TOTAL-PASSED") {
+		t.Fatalf("signature at %s, before the revocation: %v\n%s", before, err, out)
+	}
+	if _, err = run(t, "verify", "signature", "--in", sig, "--content", doc, "--at", "yesterday"); err == nil || !strings.Contains(err.Error(), "RFC 3339") {
+		t.Fatalf("--at yesterday: %v", err)
+	}
 }
 
 // muhr sign (key file and key on the token, CAdES-T from our TSA) verifies

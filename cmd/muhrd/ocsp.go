@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/httpx"
 	"github.com/muhr-pki/muhr/ocsp"
 	"github.com/muhr-pki/muhr/server"
 	"github.com/muhr-pki/muhr/store"
@@ -39,9 +40,10 @@ func mountOCSP(ctx context.Context, e *edge) error {
 	go auth.Follow(e.svc, statusFeed(e.store), head, statusPoll)
 	h := ocsp.NewResponder(auth, e.log)
 	pub := e.srv.Public()
-	pub.Handle("POST /ocsp", h)
+	// OCSP requests are small whatever http.max_body_bytes says.
+	pub.Handle("POST /ocsp", h, httpx.MaxBody(ocsp.MaxRequestBytes))
 	pub.HandleRaw(http.MethodGet, ocsp.GETPrefix, h)
-	pub.HandleRaw(http.MethodPost, ocsp.GETPrefix, h)
+	pub.HandleRaw(http.MethodPost, ocsp.GETPrefix, h, httpx.MaxBody(ocsp.MaxRequestBytes))
 	for _, chk := range ocspSignerChecks(auth, e.probeKey) {
 		e.srv.AddCheck(chk)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/muhr-pki/muhr/errkind"
+	"github.com/muhr-pki/muhr/httpx"
 	"github.com/muhr-pki/muhr/server"
 	"github.com/muhr-pki/muhr/store"
 	"github.com/muhr-pki/muhr/tsa"
@@ -86,7 +87,7 @@ func mountTSA(ctx context.Context, e *edge) error {
 			log.Error("tsa: close", "err", err.Error())
 		}
 	})
-	e.srv.Public().Handle("POST /tsa", t)
+	e.srv.Public().Handle("POST /tsa", t, httpx.MaxBody(tsa.MaxRequestBytes))
 	e.tsa = t
 	e.srv.Public().Handle("GET /tsa/healthz", t.HealthHandler())
 	e.useKey(sg.KeyLabel)

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/muhr-pki/muhr/config"
+	"github.com/muhr-pki/muhr/httpx"
 	"github.com/muhr-pki/muhr/verify"
 )
 
@@ -41,13 +42,11 @@ func mountValidate(ctx context.Context, e *edge) error {
 	if err != nil {
 		return err
 	}
-	if limit := e.cfg.HTTP.MaxBodyBytes; limit > 0 && limit < c.MaxUploadBytes {
-		e.log.Warn("validate: http.max_body_bytes caps uploads below validate.max_upload_bytes", "http_max_body_bytes", limit,
-			"max_upload_bytes", c.MaxUploadBytes)
-	}
 	h := verify.NewHandler(v, verify.HandlerOptions{MaxUploadBytes: c.MaxUploadBytes, Timeout: c.Timeout,
 		MaxConcurrent: c.MaxConcurrent, Log: e.log})
-	e.srv.Public().Handle("POST /api/v1/validate", h)
+	// Documents are larger than the listener's default cap
+	// (http.max_body_bytes): this route takes validate.max_upload_bytes.
+	e.srv.Public().Handle("POST /api/v1/validate", h, httpx.MaxBody(c.MaxUploadBytes))
 	e.log.Info("validate: serving POST /api/v1/validate", "trust_anchors", len(roots), "max_upload_bytes", c.MaxUploadBytes,
 		"timeout", c.Timeout, "max_concurrent", c.MaxConcurrent)
 	return nil
