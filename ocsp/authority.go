@@ -255,8 +255,19 @@ func key(is *issuer, id CertID) cacheKey {
 	return cacheKey{issuer: is.id, serial: string(id.Serial.Bytes()), hash: id.Hash}
 }
 
-// fresh: signed less than half the validity ago and not yet expired.
+// UnissuedRecheck is how long an answer about a never-issued serial is
+// served before the store is read again. Issuance writes no status-feed
+// row, so a serial asked about while its certificate was still pending (a
+// reserved serial is never good) would otherwise keep that answer here, and
+// in every other responder process, until the next refresh round.
+const UnissuedRecheck = time.Minute
+
+// fresh: signed less than half the validity ago and not yet expired; an
+// answer about a never-issued serial only for UnissuedRecheck.
 func (a *Authority) fresh(c *Cached, now time.Time) bool {
+	if c.status.unissued && !now.Before(c.ThisUpdate.Add(UnissuedRecheck)) {
+		return false
+	}
 	return now.Before(c.ThisUpdate.Add(a.o.Validity/2)) && now.Before(c.NextUpdate)
 }
 

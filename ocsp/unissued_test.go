@@ -134,3 +134,38 @@ func TestUnissuedAnswerReplacedOnceStored(t *testing.T) {
 		t.Fatalf("stored and refreshed: status %d, %d never-issued cached", s, e.auth.UnissuedCached())
 	}
 }
+
+// A serial asked about before its certificate was stored gets the stored
+// status within UnissuedRecheck, without waiting for a refresh round: no
+// status-feed row tells other processes about an issuance.
+func TestUnissuedAnswerRecheckedWithoutRefresh(t *testing.T) {
+	e := newEnv(t)
+	leaf, _ := e.leaf(t, false)
+	req, err := xocsp.CreateRequest(leaf, e.p.Issuing, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() int {
+		t.Helper()
+		_, b := post(t, e.url, "application/ocsp-request", req)
+		r, err := xocsp.ParseResponseForCert(b, leaf, e.p.Issuing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status
+	}
+	start := time.Now()
+	e.setNow(start)
+	if s := status(); s != xocsp.Revoked {
+		t.Fatalf("before it is stored: status %d", s)
+	}
+	e.store(t, leaf)
+	e.setNow(start.Add(ocsp.UnissuedRecheck / 2))
+	if s := status(); s != xocsp.Revoked {
+		t.Fatalf("inside the recheck period the cached answer should be served: status %d", s)
+	}
+	e.setNow(start.Add(ocsp.UnissuedRecheck + time.Second))
+	if s := status(); s != xocsp.Good {
+		t.Fatalf("after the recheck period: status %d, want good (the stored certificate)", s)
+	}
+}
