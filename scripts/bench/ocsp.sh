@@ -26,6 +26,8 @@
 #        BENCH_CLIENT       lean (default): loadgen -lean, a minimal keep-alive
 #                           HTTP/1.1 client (as wrk is); nethttp: Go's
 #                           net/http client, heavier on the shared cores
+#        BENCH_MUHRD        a muhrd binary to measure instead of the one built
+#                           here (an A/B of two versions on the same setup)
 #        BENCH_QUICK        1: a quick look, 3 s per row at c=16 only
 #                           (BENCH_SECONDS/BENCH_CONCURRENCY still win)
 #        BENCH_LOG_LEVEL    muhrd's log level (default warn: no access line
@@ -115,7 +117,8 @@ ISSUER=$C/ca/qca-demo.pem
 openssl ocsp -issuer "$ISSUER" -cert "$W/leaf.pem" -no_nonce -reqout "$W/req.der" >/dev/null 2>&1
 openssl ocsp -issuer "$ISSUER" -cert "$W/leaf.pem" -nonce -reqout "$W/req-nonce.der" >/dev/null 2>&1
 
-(cd "$C" && exec "$W/bin/muhrd" --config muhrd.yaml --roles ocsp 2>"$C/muhrd.log" >/dev/null) &
+MUHRD_BIN=${BENCH_MUHRD:-$W/bin/muhrd}
+(cd "$C" && exec "$MUHRD_BIN" --config muhrd.yaml --roles ocsp 2>"$C/muhrd.log" >/dev/null) &
 PIDS+=($!)
 MUHRD_PID=$!
 wait_http "http://127.0.0.1:$PORT/healthz"
