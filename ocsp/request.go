@@ -90,6 +90,15 @@ func ParseRequest(der []byte) (*Request, error) {
 	if len(der) > MaxRequestBytes {
 		return nil, malformed("%d bytes, over %d", len(der), MaxRequestBytes)
 	}
+	if r, ok := parseCommon(der); ok {
+		return r, nil
+	}
+	return parseFull(der)
+}
+
+// parseFull is ParseRequest with encoding/asn1, for every request
+// parseCommon does not take.
+func parseFull(der []byte) (*Request, error) {
 	var raw asnOCSPRequest
 	rest, err := asn1.Unmarshal(der, &raw)
 	if err != nil {

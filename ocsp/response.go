@@ -53,43 +53,6 @@ type single struct {
 	unissued  bool // never issued: adds the extended-revoke extension
 }
 
-type asnResponse struct {
-	Status asn1.Enumerated
-	Bytes  asnResponseBytes `asn1:"explicit,tag:0"`
-}
-
-type asnResponseBytes struct {
-	Type     asn1.ObjectIdentifier
-	Response []byte
-}
-
-type asnBasic struct {
-	TBS       asn1.RawValue
-	Algorithm pkix.AlgorithmIdentifier
-	Signature asn1.BitString
-	Certs     []asn1.RawValue `asn1:"explicit,tag:0,optional"`
-}
-
-type asnResponseData struct {
-	ResponderKeyHash []byte    `asn1:"explicit,tag:2"`
-	ProducedAt       time.Time `asn1:"generalized"`
-	Responses        []asnSingleResponse
-	Extensions       []pkix.Extension `asn1:"explicit,tag:1,optional"`
-}
-
-type asnSingleResponse struct {
-	CertID     asnCertID
-	Status     asn1.RawValue
-	ThisUpdate time.Time        `asn1:"generalized"`
-	NextUpdate time.Time        `asn1:"generalized,explicit,tag:0"`
-	Extensions []pkix.Extension `asn1:"explicit,tag:1,optional"`
-}
-
-type asnRevokedInfo struct {
-	Time   time.Time       `asn1:"generalized"`
-	Reason asn1.Enumerated `asn1:"explicit,tag:0,optional"`
-}
-
 // signer is a CA's delegated OCSP responder.
 type signer struct {
 	label   string // the key's label on the token
@@ -98,6 +61,7 @@ type signer struct {
 	keyHash []byte // SHA-1 of the subjectPublicKey BIT STRING: responderID byKey
 	alg     pkix.AlgorithmIdentifier
 	hash    crypto.Hash
+	enc     encoded // the DER parts that do not change
 }
 
 var (
@@ -131,6 +95,10 @@ func newSigner(key crypto.Signer, cert *x509.Certificate) (*signer, error) {
 	if !publicKeyEqual(key.Public(), cert.PublicKey) {
 		return nil, fmt.Errorf("ocsp: signer key does not match its certificate")
 	}
+	var err error
+	if s.enc, err = encodeConstant(s.keyHash, s.alg, s.certDER); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -143,50 +111,9 @@ func publicKeyEqual(a, b crypto.PublicKey) bool {
 // with the same thisUpdate/nextUpdate; nonce (when set) is echoed.
 // archiveCutoff is added to every SingleResponse.
 func (s *signer) sign(answers []single, produced, thisUpdate, nextUpdate, archiveCutoff time.Time, nonce []byte) ([]byte, error) {
-	rd := asnResponseData{ResponderKeyHash: s.keyHash, ProducedAt: produced.UTC().Truncate(time.Second)}
-	cutoff, err := asn1.MarshalWithParams(archiveCutoff.UTC().Truncate(time.Second), "generalized")
+	tbs, err := s.enc.encodeTBS(answers, produced, thisUpdate, nextUpdate, archiveCutoff, nonce)
 	if err != nil {
 		return nil, err
-	}
-	unissued := false
-	for _, a := range answers {
-		sr := asnSingleResponse{
-			CertID:     asnCertID{Hash: hashAlg(a.id.Hash), NameHash: a.id.NameHash, KeyHash: a.id.KeyHash, Serial: a.id.Serial},
-			ThisUpdate: thisUpdate.UTC().Truncate(time.Second), NextUpdate: nextUpdate.UTC().Truncate(time.Second),
-			Extensions: []pkix.Extension{{Id: oidArchive, Value: cutoff}},
-		}
-		switch a.status {
-		case Good:
-			sr.Status = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0}
-		case Revoked:
-			ri := asnRevokedInfo{Time: a.revokedAt.UTC().Truncate(time.Second)}
-			if a.reason >= 0 {
-				ri.Reason = asn1.Enumerated(a.reason)
-			}
-			b, err := marshalRevoked(ri, a.reason >= 0)
-			if err != nil {
-				return nil, err
-			}
-			sr.Status = asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 1, IsCompound: true, Bytes: b}
-		default:
-			return nil, fmt.Errorf("ocsp: status %d", a.status)
-		}
-		unissued = unissued || a.unissued
-		rd.Responses = append(rd.Responses, sr)
-	}
-	if unissued {
-		rd.Extensions = append(rd.Extensions, pkix.Extension{Id: oidExtRevoke, Value: asn1.NullBytes})
-	}
-	if nonce != nil {
-		v, err := asn1.Marshal(nonce)
-		if err != nil {
-			return nil, err
-		}
-		rd.Extensions = append(rd.Extensions, pkix.Extension{Id: oidNonce, Value: v})
-	}
-	tbs, err := asn1.Marshal(rd)
-	if err != nil {
-		return nil, fmt.Errorf("ocsp: encode response data: %w", err)
 	}
 	h := s.hash.New()
 	h.Write(tbs)
@@ -194,39 +121,5 @@ func (s *signer) sign(answers []single, produced, thisUpdate, nextUpdate, archiv
 	if err != nil {
 		return nil, fmt.Errorf("ocsp: sign: %w", err)
 	}
-	basic, err := asn1.Marshal(asnBasic{TBS: asn1.RawValue{FullBytes: tbs}, Algorithm: s.alg,
-		Signature: asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}, Certs: []asn1.RawValue{{FullBytes: s.certDER}}})
-	if err != nil {
-		return nil, err
-	}
-	return asn1.Marshal(asnResponse{Status: asn1.Enumerated(Successful), Bytes: asnResponseBytes{Type: oidBasic, Response: basic}})
-}
-
-// marshalRevoked encodes RevokedInfo's contents (the [1] IMPLICIT tag is
-// put on by the caller).
-func marshalRevoked(ri asnRevokedInfo, withReason bool) ([]byte, error) {
-	var full []byte
-	var err error
-	if withReason {
-		full, err = asn1.Marshal(ri)
-	} else {
-		full, err = asn1.Marshal(struct {
-			Time time.Time `asn1:"generalized"`
-		}{ri.Time})
-	}
-	if err != nil {
-		return nil, err
-	}
-	var rv asn1.RawValue
-	if _, err := asn1.Unmarshal(full, &rv); err != nil {
-		return nil, err
-	}
-	return rv.Bytes, nil
-}
-
-func hashAlg(h crypto.Hash) pkix.AlgorithmIdentifier {
-	if h == crypto.SHA256 {
-		return pkix.AlgorithmIdentifier{Algorithm: oidSHA256, Parameters: asn1.NullRawValue}
-	}
-	return pkix.AlgorithmIdentifier{Algorithm: oidSHA1, Parameters: asn1.NullRawValue}
+	return s.enc.assemble(tbs, sig)
 }

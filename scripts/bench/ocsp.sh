@@ -16,9 +16,23 @@
 #     (signed live) is compared to.
 # Prints one table: requests/s, p50, p99 and the ratios.
 #
+# Every nonce request carries a nonce never sent before, which loadgen
+# checks is echoed (-fresh-nonce). The CPU columns split each answer's CPU
+# between the server process and loadgen (both on this machine's cores).
+#
 # Usage: scripts/bench/ocsp.sh
 # Env:   BENCH_SECONDS      seconds per row (default 15)
 #        BENCH_CONCURRENCY  the concurrencies (default "16 64")
+#        BENCH_CLIENT       lean (default): loadgen -lean, a minimal keep-alive
+#                           HTTP/1.1 client (as wrk is); nethttp: Go's
+#                           net/http client, heavier on the shared cores.
+#                           The openssl ocsp row always uses net/http (a
+#                           -lean run at c=64 hung once there, not yet
+#                           understood)
+#        BENCH_MUHRD        a muhrd binary to measure instead of the one built
+#                           here (an A/B of two versions on the same setup)
+#        BENCH_QUICK        1: a quick look, 3 s per row at c=16 only
+#                           (BENCH_SECONDS/BENCH_CONCURRENCY still win)
 #        BENCH_LOG_LEVEL    muhrd's log level (default warn: no access line
 #                           per request; info writes one, as quickstart does)
 #        BENCH_ONLY         a regular expression of row names to run
@@ -31,10 +45,20 @@ cd "$(dirname "$0")/../.."
 ensure_packages softhsm2-util:softhsm2 openssl:openssl curl:curl python3:python3 gcc:gcc
 ensure_go
 export CGO_ENABLED=1
-SECS=${BENCH_SECONDS:-15}
-CONCURRENCY=${BENCH_CONCURRENCY:-16 64}
+if [ "${BENCH_QUICK:-}" = 1 ]; then
+	SECS=${BENCH_SECONDS:-3}
+	CONCURRENCY=${BENCH_CONCURRENCY:-16}
+else
+	SECS=${BENCH_SECONDS:-15}
+	CONCURRENCY=${BENCH_CONCURRENCY:-16 64}
+fi
 LOG_LEVEL=${BENCH_LOG_LEVEL:-warn}
 ONLY=${BENCH_ONLY:-.}
+case ${BENCH_CLIENT:-lean} in
+lean) LEAN=-lean ;;
+nethttp) LEAN= ;;
+*) echo "bench: BENCH_CLIENT must be lean or nethttp" >&2; exit 2 ;;
+esac
 PERF_DIR=${BENCH_PERF:-}
 wanted() { printf '%s\n' "$1" | grep -Eq -- "$ONLY"; }
 MODULE=$(softhsm_module)
@@ -96,7 +120,8 @@ ISSUER=$C/ca/qca-demo.pem
 openssl ocsp -issuer "$ISSUER" -cert "$W/leaf.pem" -no_nonce -reqout "$W/req.der" >/dev/null 2>&1
 openssl ocsp -issuer "$ISSUER" -cert "$W/leaf.pem" -nonce -reqout "$W/req-nonce.der" >/dev/null 2>&1
 
-(cd "$C" && exec "$W/bin/muhrd" --config muhrd.yaml --roles ocsp 2>"$C/muhrd.log" >/dev/null) &
+MUHRD_BIN=${BENCH_MUHRD:-$W/bin/muhrd}
+(cd "$C" && exec "$MUHRD_BIN" --config muhrd.yaml --roles ocsp 2>"$C/muhrd.log" >/dev/null) &
 PIDS+=($!)
 MUHRD_PID=$!
 wait_http "http://127.0.0.1:$PORT/healthz"
@@ -115,7 +140,7 @@ SERVER_PID[muhr-nonce-POST]=$MUHRD_PID
 TARGETS=() # "NAME|URL|loadgen flags"
 TARGETS+=("muhr-cached-GET|$MURL|-ocsp -get -body $W/req.der")
 TARGETS+=("muhr-cached-POST|$MURL|-ocsp -body $W/req.der -content-type application/ocsp-request")
-TARGETS+=("muhr-nonce-POST|$MURL|-ocsp -body $W/req-nonce.der -content-type application/ocsp-request")
+TARGETS+=("muhr-nonce-POST|$MURL|-ocsp -fresh-nonce -body $W/req-nonce.der -content-type application/ocsp-request")
 
 echo "bench: bare net/http (500 bytes)" >&2
 "$W/bin/bareserver" -listen 127.0.0.1:0 -size 500 -max-duration 30m >"$W/bare.addr" &
@@ -176,7 +201,7 @@ for c in $CONCURRENCY; do
 		before=
 		if [ -n "$spid" ]; then before=$(cpu_ticks "$spid"); fi
 		# shellcheck disable=SC2086 # flags is a word list
-		line=$("$LOADGEN" -name "$name" -url "$url" -c "$c" -duration "${SECS}s" -warmup 200 $flags)
+		line=$("$LOADGEN" -name "$name" -url "$url" -c "$c" -duration "${SECS}s" -warmup 200 -cpu $LEAN $flags)
 		cpu=
 		if [ -n "$before" ]; then cpu=$((($(cpu_ticks "$spid") - before) * 1000 / TICK)); fi
 		printf '%s\t%s\n' "$line" "$cpu" | tee -a "$RESULTS" >&2
@@ -193,7 +218,7 @@ op=\$!
 # exits and openssl pauses before it forks another.
 for i in \$(seq 50); do curl -s -o /dev/null -H 'Content-Type: application/ocsp-request' --data-binary @'$W/req.der' \
 	http://127.0.0.1:$OPORT/ && break; sleep 0.1; done
-'$LOADGEN' -name openssl-ocsp -url http://127.0.0.1:$OPORT/ -c $c -duration ${SECS}s -warmup 50 -ocsp \
+'$LOADGEN' -name openssl-ocsp -url http://127.0.0.1:$OPORT/ -c $c -duration ${SECS}s -warmup 50 -cpu -ocsp \
 	-body '$W/req.der' -content-type application/ocsp-request || { echo "bench: openssl ocsp:" >&2; cat '$W/openssl-ocsp.log' >&2; }
 kill \$op; wait \$op 2>/dev/null; true
 SH
@@ -210,7 +235,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
 echo "OCSP over loopback, ${SECS}s per row, $(nproc) cores; load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
-echo "muhrd log level: $LOG_LEVEL; signer ecdsa-p256 on SoftHSM2 (4 sessions); openssl ocsp -multi 2 with a software key"
+echo "client: loadgen ${LEAN:-(net/http)}; muhrd log level: $LOG_LEVEL; signer ecdsa-p256 on SoftHSM2 (4 sessions); openssl ocsp -multi 2 with a software key"
 python3 - "$RESULTS" <<'PY'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
@@ -218,25 +243,34 @@ by = {(r[0], int(r[1])): r for r in rows}
 def rate(name, c):
     r = by.get((name, c))
     return float(r[5]) if r else None
-print(f"{'target':<18}{'c':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x bare':>8}{'x cfssl':>9}{'x hsm raw':>11}{'srv cpu us/req':>16}")
+print(f"{'target':<18}{'c':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x bare':>8}{'x cfssl':>9}{'x hsm raw':>11}"
+      f"{'srv us/req':>12}{'lg us/req':>11}{'sum us/req':>12}")
 order = {}
 for r in rows:
     order.setdefault(r[0], len(order))
 rows.sort(key=lambda r: (int(r[1]), order[r[0]]))
+def per(ms, n):
+    return float(ms) * 1000.0 / max(n, 1) if ms not in (None, "") else None
 for r in rows:
-    name, c, failed, rps, p50, p99 = r[0], int(r[1]), r[3], float(r[5]), float(r[6]), float(r[7])
+    name, c, n, failed, rps, p50, p99 = r[0], int(r[1]), int(r[2]), r[3], float(r[5]), float(r[6]), float(r[7])
     b = rate("bare-net/http", c)
     cf = rate("cfssl-POST" if name.endswith("POST") else "cfssl-GET", c)
     h = rate("hsm-raw-sign", c)
     xb = f"{rps/b:.2f}" if b and name != "bare-net/http" else "-"
     xc = f"{rps/cf:.2f}" if cf and name.startswith("muhr-") else "-"
     xh = f"{rps/h:.2f}" if h and name == "muhr-nonce-POST" else "-"
-    cpu = "-"
-    if len(r) > 8 and r[8] != "":
-        cpu = f"{float(r[8]) * 1000.0 / max(int(r[2]), 1):.0f}"
-    print(f"{name:<18}{c:>4}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{failed:>8}{xb:>8}{xc:>9}{xh:>11}{cpu:>16}")
+    # hsmrate's ninth column is its own CPU (the signer and the "client" in
+    # one); loadgen's is loadgen's, and the tenth the server's.
+    if name == "hsm-raw-sign":
+        srv, lg = per(r[8] if len(r) > 8 else None, n), None
+    else:
+        lg, srv = per(r[8] if len(r) > 8 else None, n), per(r[9] if len(r) > 9 else None, n)
+    f = lambda v: "-" if v is None else f"{v:.0f}"
+    tot = None if srv is None else srv + (lg or 0)
+    print(f"{name:<18}{c:>4}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{failed:>8}{xb:>8}{xc:>9}{xh:>11}{f(srv):>12}{f(lg):>11}{f(tot):>12}")
 print()
-print("srv cpu us/req: the server process's CPU per answer (hsm-raw-sign: per signature, hsmrate's own CPU);")
+print("srv us/req: the server process's CPU per answer (hsm-raw-sign: hsmrate's own CPU per signature);")
+print("lg us/req: loadgen's own CPU per answer; sum: both (what one answer costs this machine's cores).")
 print("openssl ocsp runs in a network namespace of its own, its CPU is not measured.")
 print("Goals: muhr-cached-* x bare >= 0.80 and x cfssl >= 3; muhr-nonce-POST x hsm raw >= 0.70")
 PY
