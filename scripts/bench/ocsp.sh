@@ -42,7 +42,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/lib.sh
-ensure_packages softhsm2-util:softhsm2 openssl:openssl curl:curl python3:python3 gcc:gcc
+ensure_packages softhsm2-util:softhsm2 openssl:openssl curl:curl python3:python3 gcc:gcc pgrep:procps
 ensure_go
 export CGO_ENABLED=1
 if [ "${BENCH_QUICK:-}" = 1 ]; then
@@ -220,7 +220,9 @@ for i in \$(seq 50); do curl -s -o /dev/null -H 'Content-Type: application/ocsp-
 	http://127.0.0.1:$OPORT/ && break; sleep 0.1; done
 '$LOADGEN' -name openssl-ocsp -url http://127.0.0.1:$OPORT/ -c $c -duration ${SECS}s -warmup 50 -cpu -ocsp \
 	-body '$W/req.der' -content-type application/ocsp-request || { echo "bench: openssl ocsp:" >&2; cat '$W/openssl-ocsp.log' >&2; }
-kill \$op; wait \$op 2>/dev/null; true
+# openssl's -multi children can be left spinning on a connection the load
+# generator closed, and the parent waits for them: kill them all, hard.
+kill -KILL \$(pgrep -P \$op) \$op 2>/dev/null; wait \$op 2>/dev/null; true
 SH
 		# Its own network namespace: openssl's -port binds every interface.
 		unshare -n sh "$W/openssl-row.sh" |
