@@ -114,15 +114,7 @@ func TestUnissuedAnswerReplacedOnceStored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status := func() int {
-		t.Helper()
-		_, b := post(t, e.url, "application/ocsp-request", req)
-		r, err := xocsp.ParseResponseForCert(b, leaf, e.p.Issuing)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r.Status
-	}
+	status := func() int { t.Helper(); return certStatusOf(t, e, leaf, req) }
 	if s := status(); s != xocsp.Revoked || e.auth.UnissuedCached() != 1 {
 		t.Fatalf("before it is stored: status %d, %d cached", s, e.auth.UnissuedCached())
 	}
@@ -145,15 +137,7 @@ func TestUnissuedAnswerRecheckedWithoutRefresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status := func() int {
-		t.Helper()
-		_, b := post(t, e.url, "application/ocsp-request", req)
-		r, err := xocsp.ParseResponseForCert(b, leaf, e.p.Issuing)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r.Status
-	}
+	status := func() int { t.Helper(); return certStatusOf(t, e, leaf, req) }
 	start := time.Now()
 	e.setNow(start)
 	if s := status(); s != xocsp.Revoked {
@@ -168,4 +152,15 @@ func TestUnissuedAnswerRecheckedWithoutRefresh(t *testing.T) {
 	if s := status(); s != xocsp.Good {
 		t.Fatalf("after the recheck period: status %d, want good (the stored certificate)", s)
 	}
+}
+
+// certStatusOf POSTs req and returns the status the answer gives leaf.
+func certStatusOf(t *testing.T, e *env, leaf *x509.Certificate, req []byte) int {
+	t.Helper()
+	_, b := post(t, e.url, "application/ocsp-request", req)
+	r, err := xocsp.ParseResponseForCert(b, leaf, e.p.Issuing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Status
 }
