@@ -45,7 +45,20 @@ type Config struct {
 	Verify      Validate `yaml:"validate"`
 	// Revocation: hold maximum and OCSP signer renewal (config/revocation.go).
 	Revocation Revocation `yaml:"revocation"`
+	// Runtime tunes the Go runtime of muhrd (not of the muhr CLI).
+	Runtime Runtime `yaml:"runtime"`
 }
+
+// Runtime tunes the Go runtime.
+type Runtime struct {
+	// GCHeapFloorBytes: the collector lets the heap grow to this size
+	// before it collects, however small the live heap (internal/gcfloor);
+	// 0 is the default, 64 MiB; negative turns the floor off (plain GOGC).
+	GCHeapFloorBytes int64 `yaml:"gc_heap_floor_bytes"`
+}
+
+// DefaultGCHeapFloor is Runtime.GCHeapFloorBytes when unset.
+const DefaultGCHeapFloor = 64 << 20
 
 // Log configures log/slog.
 type Log struct {
@@ -184,6 +197,9 @@ func (c *Config) applyDefaults() {
 	}
 	if h.MaxBodyBytes == 0 {
 		h.MaxBodyBytes = 64 << 10
+	}
+	if c.Runtime.GCHeapFloorBytes == 0 {
+		c.Runtime.GCHeapFloorBytes = DefaultGCHeapFloor
 	}
 	c.TSA.applyDefaults()
 	c.OCSP.applyDefaults()

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -14,6 +15,22 @@ import (
 type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// series remembers the children of each label set: resolving labels
+	// (hashing four strings, a lock, a slice) on every request cost more
+	// than the increment itself. The label sets are bounded (routes,
+	// methods, codes), so is the map.
+	mu     sync.RWMutex
+	series map[seriesKey]series
+}
+
+type seriesKey struct {
+	listener, route, method string
+	code                    int
+}
+
+type series struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
 }
 
 // NewMetrics registers the request collectors on reg (never the global
@@ -31,6 +48,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			// OCSP answers take well under 5 ms.
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"listener", "route", "method"}),
+		series: map[seriesKey]series{},
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.latency} {
 		if err := reg.Register(c); err != nil {
@@ -41,8 +59,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 func (m *Metrics) observe(listener, route, method string, code int, seconds float64) {
-	m.requests.WithLabelValues(listener, route, method, strconv.Itoa(code)).Inc()
-	m.latency.WithLabelValues(listener, route, method).Observe(seconds)
+	k := seriesKey{listener, route, method, code}
+	m.mu.RLock()
+	s, ok := m.series[k]
+	m.mu.RUnlock()
+	if !ok {
+		s = series{
+			requests: m.requests.WithLabelValues(listener, route, method, strconv.Itoa(code)),
+			latency:  m.latency.WithLabelValues(listener, route, method),
+		}
+		m.mu.Lock()
+		m.series[k] = s
+		m.mu.Unlock()
+	}
+	s.requests.Inc()
+	s.latency.Observe(seconds)
 }
 
 // RouteLabel turns the matched pattern into a bounded label: the pattern

@@ -70,10 +70,12 @@ func Wrap(next http.Handler, o Options) http.Handler {
 			id = ids.next()
 		}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		// Assigned under canonical keys from one array (every request of
+		// every listener passes here). nosniff: browsers must not guess a
+		// DER blob or an error text into HTML.
 		h := w.Header()
-		h.Set(RequestIDHeader, id)
-		// Browsers must not guess a DER blob or an error text into HTML.
-		h.Set("X-Content-Type-Options", "nosniff")
+		v := []string{id, "nosniff"}
+		h["X-Request-Id"], h["X-Content-Type-Options"] = v[0:1:1], v[1:2:2]
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			p := recover()
@@ -159,6 +161,9 @@ func limitBody(raw, out http.ResponseWriter, r *http.Request, limit int64) bool 
 		TooLarge(out, limit)
 		return false
 	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return true // net/http's empty body (a GET): nothing to cap
+	}
 	r.Body = http.MaxBytesReader(raw, r.Body, limit)
 	return true
 }
@@ -204,7 +209,10 @@ func newIDSource() *idSource {
 	return &idSource{prefix: hex.EncodeToString(b[:]) + "-"}
 }
 
-func (s *idSource) next() string { return s.prefix + strconv.FormatUint(s.n.Add(1), 36) }
+func (s *idSource) next() string {
+	var b [32]byte // prefix 13 + at most 13 base-36 digits
+	return string(strconv.AppendUint(append(b[:0], s.prefix...), s.n.Add(1), 36))
+}
 
 // plainID accepts a client's request id of 1 to 64 characters of
 // [A-Za-z0-9._:-]: anything else could forge log lines or grow them.

@@ -25,7 +25,8 @@ type rawRoute struct {
 	method  string // "" any
 	prefix  string
 	h       http.Handler
-	maxBody int64 // 0: the listener's default
+	maxBody int64  // 0: the listener's default
+	pattern string // r.Pattern of its requests: "METHOD prefix"
 }
 
 // NewMux returns an empty Mux.
@@ -60,7 +61,8 @@ func (m *Mux) HandleRaw(method, prefix string, h http.Handler, opts ...RouteOpti
 		}
 	}
 	o := buildRouteOptions(opts)
-	m.raw = append(m.raw, rawRoute{method: method, prefix: prefix, h: h, maxBody: o.maxBody})
+	m.raw = append(m.raw, rawRoute{method: method, prefix: prefix, h: h, maxBody: o.maxBody,
+		pattern: strings.TrimSpace(method + " " + prefix)})
 	m.limited = m.limited || o.maxBody > 0
 	sort.SliceStable(m.raw, func(i, j int) bool { return len(m.raw[i].prefix) > len(m.raw[j].prefix) })
 }
@@ -93,7 +95,7 @@ func (m *Mux) serveRaw(w http.ResponseWriter, r *http.Request) bool {
 		}
 		matched = rt.prefix
 		if rt.method == "" || rt.method == r.Method || (rt.method == http.MethodGet && r.Method == http.MethodHead) {
-			r.Pattern = strings.TrimSpace(rt.method + " " + rt.prefix)
+			r.Pattern = rt.pattern
 			rt.h.ServeHTTP(w, r)
 			return true
 		}

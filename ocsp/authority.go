@@ -51,6 +51,7 @@ type Cached struct {
 	ETag       string // quoted hex SHA-256 of DER
 	status     single
 	by         *signer // the signer that made it: one replaced since makes it due
+	hdr        atomic.Pointer[getHeaders]
 }
 
 // Store is what the Authority reads; store.Store has it.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/muhr-pki/muhr/httpx"
@@ -73,6 +74,44 @@ func NewResponder(src Source, log *slog.Logger) *Responder {
 	return &Responder{src: src, log: log, clock: time.Now, memo: map[string]*Request{}}
 }
 
+// getHeaders are a cached answer's formatted header values, made once.
+type getHeaders struct {
+	lastModified, expires, length string
+	maxAge                        atomic.Pointer[maxAge]
+}
+
+// maxAge is the Cache-Control value for one second.
+type maxAge struct {
+	unix int64
+	v    string
+}
+
+func (c *Cached) headers() *getHeaders {
+	if h := c.hdr.Load(); h != nil {
+		return h
+	}
+	h := &getHeaders{
+		lastModified: c.ThisUpdate.UTC().Format(http.TimeFormat),
+		expires:      c.NextUpdate.UTC().Format(http.TimeFormat),
+		length:       strconv.Itoa(len(c.DER)),
+	}
+	c.hdr.CompareAndSwap(nil, h)
+	return c.hdr.Load()
+}
+
+// cacheControl is RFC 5019 §6.2's Cache-Control at now: max-age counts
+// down to nextUpdate.
+func (h *getHeaders) cacheControl(next, now time.Time) string {
+	sec := now.Unix()
+	if m := h.maxAge.Load(); m != nil && m.unix == sec {
+		return m.v
+	}
+	age := max(int64(next.Sub(now)/time.Second), 0)
+	m := &maxAge{unix: sec, v: "max-age=" + strconv.FormatInt(age, 10) + ", public, no-transform, must-revalidate"}
+	h.maxAge.Store(m)
+	return m.v
+}
+
 func (rs *Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var der []byte
 	switch r.Method {
@@ -119,20 +158,33 @@ func (rs *Responder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h := w.Header()
+		gh := c.headers()
+		// The header values are made once per answer (and per second for
+		// max-age) and assigned under their canonical keys from one
+		// per-request array: this is the center's hottest path, and
+		// formatting and canonicalising six headers per request was half
+		// of the responder's time. Each request gets its own slices, so
+		// whatever later changes one answer's header cannot reach another.
+		v := make([]string, 0, 6)
+		set := func(k, s string) { v = append(v, s); h[k] = v[len(v)-1 : len(v) : len(v)] }
 		if r.Method != http.MethodPost {
-			age := int(c.NextUpdate.Sub(rs.clock()) / time.Second)
-			h.Set("Cache-Control", "max-age="+strconv.Itoa(max(age, 0))+", public, no-transform, must-revalidate")
-			h.Set("Last-Modified", c.ThisUpdate.UTC().Format(http.TimeFormat))
-			h.Set("Expires", c.NextUpdate.UTC().Format(http.TimeFormat))
-			h.Set("ETag", c.ETag)
+			set("Cache-Control", gh.cacheControl(c.NextUpdate, rs.clock()))
+			set("Last-Modified", gh.lastModified)
+			set("Expires", gh.expires)
+			set("Etag", c.ETag)
 			if inm := r.Header.Get("If-None-Match"); inm != "" && inm == c.ETag {
 				w.WriteHeader(http.StatusNotModified)
 				return
 			}
 		} else {
-			h.Set("Cache-Control", "no-cache")
+			set("Cache-Control", "no-cache")
 		}
-		rs.write(w, r, c.DER)
+		set("Content-Type", "application/ocsp-response")
+		set("Content-Length", gh.length)
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(c.DER)
+		}
 		return
 	}
 	b, err := rs.src.Sign(r.Context(), req)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/muhr-pki/muhr/config"
 	"github.com/muhr-pki/muhr/internal/center"
+	"github.com/muhr-pki/muhr/internal/gcfloor"
 	"github.com/muhr-pki/muhr/server"
 	"github.com/muhr-pki/muhr/store"
 )
@@ -41,12 +42,14 @@ const (
 func run(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runWith(ctx, args, stderr, roleTable(), nil)
+	return runWith(ctx, args, stderr, roleTable(), nil, true)
 }
 
 // runWith is run until ctx ends, with the role table and a hook called
-// once the listeners are bound (tests pass their own).
-func runWith(ctx context.Context, args []string, stderr io.Writer, table []role, ready func(map[string]net.Addr)) int {
+// once the listeners are bound (tests pass their own). ownsProcess is set
+// by main alone: only then is the Go runtime tuned (runtime: in
+// muhrd.yaml), as that setting is the whole process's.
+func runWith(ctx context.Context, args []string, stderr io.Writer, table []role, ready func(map[string]net.Addr), ownsProcess bool) int {
 	fs := flag.NewFlagSet("muhrd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "muhrd.yaml", "path of muhrd.yaml")
@@ -78,6 +81,10 @@ func runWith(ctx context.Context, args []string, stderr io.Writer, table []role,
 		return exitUsage
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level(cfg.Log.Level)}))
+	if ownsProcess && cfg.Runtime.GCHeapFloorBytes > 0 {
+		floor := gcfloor.Start(uint64(cfg.Runtime.GCHeapFloorBytes), gcfloor.Base())
+		defer floor.Stop()
+	}
 	if err := serve(ctx, *cfgPath, cfg, roles, log, ready); err != nil {
 		log.Error("muhrd stopped", "err", err.Error())
 		fmt.Fprintln(stderr, "muhrd:", err)

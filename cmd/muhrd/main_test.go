@@ -42,7 +42,7 @@ func runShort(t *testing.T, args ...string) (int, string) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	var stderr syncBuffer
-	code := runWith(ctx, args, &stderr, roleTable(), nil)
+	code := runWith(ctx, args, &stderr, roleTable(), nil, false)
 	if ctx.Err() != nil {
 		t.Fatalf("muhrd served until the deadline:\n%s", stderr.String())
 	}

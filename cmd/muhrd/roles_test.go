@@ -107,10 +107,19 @@ type daemon struct {
 
 func startDaemon(t *testing.T, table []role, args ...string) *daemon {
 	t.Helper()
+	return startDaemonOwning(t, false, table, args...)
+}
+
+// startDaemonOwning is startDaemon as main runs it when ownsProcess is
+// set: the runtime settings of muhrd.yaml are applied to this process.
+func startDaemonOwning(t *testing.T, ownsProcess bool, table []role, args ...string) *daemon {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	d := &daemon{stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	ready := make(chan map[string]net.Addr, 1)
-	go func() { d.done <- runWith(ctx, args, d.stderr, table, func(a map[string]net.Addr) { ready <- a }) }()
+	go func() {
+		d.done <- runWith(ctx, args, d.stderr, table, func(a map[string]net.Addr) { ready <- a }, ownsProcess)
+	}()
 	select {
 	case d.addrs = <-ready:
 	case code := <-d.done:

@@ -47,6 +47,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,7 +76,19 @@ func main() {
 	freshNonce := flag.Bool("fresh-nonce", false, "with -ocsp: a new nonce in every request, which the reply must echo")
 	selfCPU := flag.Bool("cpu", false, "print loadgen's own CPU milliseconds as a ninth column")
 	lean := flag.Bool("lean", false, "a minimal HTTP/1.1 client: one keep-alive connection per worker, one write and one read per request")
+	cpuProfile := flag.String("cpuprofile", "", "write loadgen's own CPU profile here (where the client's share of the cores goes)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: -cpuprofile:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *freshNonce && (!*isOCSP || *useGET || *command != "") {
 		fmt.Fprintln(os.Stderr, "loadgen: -fresh-nonce needs -ocsp and a POST")
 		os.Exit(2)
