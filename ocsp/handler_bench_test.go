@@ -1,10 +1,13 @@
 package ocsp_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"math/big"
 	"net/http"
 	"testing"
 	"time"
@@ -62,6 +65,17 @@ func BenchmarkCachedGETChain(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			w := &discardWriter{h: http.Header{}}
+			chain.ServeHTTP(w, r)
+		}
+	})
+	nonceDER := marshal(b, tReq{TBS: tTBS{List: certIDs(cert, crypto.SHA1, big.NewInt(7)),
+		Exts: []pkix.Extension{nonceExt([]byte("0123456789abcdef0123456789abcdef"))}}})
+	b.Run("chain-nonce-post", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w := &discardWriter{h: http.Header{}}
+			r, _ := http.NewRequest(http.MethodPost, "http://x/ocsp", bytes.NewReader(nonceDER))
+			r.Header.Set("Content-Type", "application/ocsp-request")
 			chain.ServeHTTP(w, r)
 		}
 	})
