@@ -37,7 +37,14 @@
 #                           per request; info writes one, as quickstart does)
 #        BENCH_ONLY         a regular expression of row names to run
 #        BENCH_PERF         a directory: record `perf record -g` of muhrd
-#                           during each muhr row (NAME-cC.data)
+#                           during each muhr slice (NAME-cC-rR.data)
+#        BENCH_ROUNDS       slices per row (default 3, 1 with BENCH_QUICK): the rows take turns,
+#                           slice by slice, so drift of a shared machine's
+#                           speed falls on every row alike
+#        BENCH_SESSIONS     the token session pool of muhrd and hsmrate
+#                           (default: the core count; SoftHSM2 signs on
+#                           these cores, and sessions beyond them only
+#                           queue threads on its locks)
 # Everything listens on 127.0.0.1 only and is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -60,6 +67,9 @@ nethttp) LEAN= ;;
 *) echo "bench: BENCH_CLIENT must be lean or nethttp" >&2; exit 2 ;;
 esac
 PERF_DIR=${BENCH_PERF:-}
+ROUNDS=${BENCH_ROUNDS:-3}
+[ "${BENCH_QUICK:-}" = 1 ] && ROUNDS=${BENCH_ROUNDS:-1}
+SESSIONS=${BENCH_SESSIONS:-$(nproc)}
 wanted() { printf '%s\n' "$1" | grep -Eq -- "$ONLY"; }
 MODULE=$(softhsm_module)
 
@@ -100,7 +110,7 @@ ops_listen: 127.0.0.1:$OPS
 public_url: http://127.0.0.1:$PORT
 log: {level: $LOG_LEVEL}
 database: {driver: sqlite, path: muhr.db}
-hsm: {module: $MODULE, token_label: muhr-bench, pin_file: secrets/user.pin, sessions: 4, softhsm2_conf: softhsm2.conf}
+hsm: {module: $MODULE, token_label: muhr-bench, pin_file: secrets/user.pin, sessions: $SESSIONS, softhsm2_conf: softhsm2.conf}
 ocsp: {enabled: true, validity: 24h}
 issuance:
   policy_oid: 1.3.6.1.4.1.59999.1.1
@@ -186,26 +196,36 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS=$W/results.tsv
 : >"$RESULTS"
 echo "bench: measuring ${#TARGETS[@]} HTTP targets, openssl ocsp and the raw HSM rate, ${SECS}s per row" >&2
+# Each row runs in ROUNDS slices, the rows taking turns: the machine's
+# speed drifts over minutes (it shares a host), and a ratio of two rows run
+# minutes apart measured the drift as much as the servers.
+SLICE=$(python3 -c "print(max(1, round($SECS / $ROUNDS)))")
 for c in $CONCURRENCY; do
-	for t in "${TARGETS[@]}"; do
-		IFS='|' read -r name url flags <<<"$t"
-		wanted "$name" || continue
-		perf_pid=
-		if [ -n "$PERF_DIR" ] && [[ $name == muhr-* ]]; then
-			mkdir -p "$PERF_DIR"
-			perf record -q -g -p "$MUHRD_PID" -o "$PERF_DIR/$name-c$c.data" 2>/dev/null &
-			perf_pid=$!
-			sleep 0.5
+	for round in $(seq "$ROUNDS"); do
+		for t in "${TARGETS[@]}"; do
+			IFS='|' read -r name url flags <<<"$t"
+			wanted "$name" || continue
+			perf_pid=
+			if [ -n "$PERF_DIR" ] && [[ $name == muhr-* ]]; then
+				mkdir -p "$PERF_DIR"
+				perf record -q -g -p "$MUHRD_PID" -o "$PERF_DIR/$name-c$c-r$round.data" 2>/dev/null &
+				perf_pid=$!
+				sleep 0.5
+			fi
+			spid=${SERVER_PID[$name]:-}
+			before=
+			if [ -n "$spid" ]; then before=$(cpu_ticks "$spid"); fi
+			# shellcheck disable=SC2086 # flags is a word list
+			line=$("$LOADGEN" -name "$name" -url "$url" -c "$c" -duration "${SLICE}s" -warmup 200 -cpu $LEAN $flags)
+			cpu=
+			if [ -n "$before" ]; then cpu=$((($(cpu_ticks "$spid") - before) * 1000 / TICK)); fi
+			printf '%s\t%s\n' "$line" "$cpu" | tee -a "$RESULTS" >&2
+			if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
+		done
+		if wanted hsm-raw-sign; then
+			"$W/bin/hsmrate" -module "$MODULE" -token muhr-bench -pin-file "$C/secrets/user.pin" -key qca-demo-ocsp \
+				-sessions "$SESSIONS" -c "$c" -duration "${SLICE}s" | tee -a "$RESULTS" >&2
 		fi
-		spid=${SERVER_PID[$name]:-}
-		before=
-		if [ -n "$spid" ]; then before=$(cpu_ticks "$spid"); fi
-		# shellcheck disable=SC2086 # flags is a word list
-		line=$("$LOADGEN" -name "$name" -url "$url" -c "$c" -duration "${SECS}s" -warmup 200 -cpu $LEAN $flags)
-		cpu=
-		if [ -n "$before" ]; then cpu=$((($(cpu_ticks "$spid") - before) * 1000 / TICK)); fi
-		printf '%s\t%s\n' "$line" "$cpu" | tee -a "$RESULTS" >&2
-		if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 	done
 	if wanted openssl-ocsp; then
 		OPORT=$(free_port)
@@ -228,19 +248,31 @@ SH
 		unshare -n sh "$W/openssl-row.sh" |
 			tee -a "$RESULTS" >&2
 	fi
-	if wanted hsm-raw-sign; then
-		"$W/bin/hsmrate" -module "$MODULE" -token muhr-bench -pin-file "$C/secrets/user.pin" -key qca-demo-ocsp \
-			-sessions 4 -c "$c" -duration "${SECS}s" | tee -a "$RESULTS" >&2
-	fi
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo
-echo "OCSP over loopback, ${SECS}s per row, $(nproc) cores; load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
-echo "client: loadgen ${LEAN:-(net/http)}; muhrd log level: $LOG_LEVEL; signer ecdsa-p256 on SoftHSM2 (4 sessions); openssl ocsp -multi 2 with a software key"
+echo "OCSP over loopback, ${SECS}s per row in $ROUNDS slices taking turns, $(nproc) cores; load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
+echo "client: loadgen ${LEAN:-(net/http)}; muhrd log level: $LOG_LEVEL; signer ecdsa-p256 on SoftHSM2 ($SESSIONS sessions); openssl ocsp -multi 2 with a software key"
 python3 - "$RESULTS" <<'PY'
 import sys
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+slices = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+# A row's slices summed: answers, failures, seconds and CPU add up; p50 is
+# the median of the slices' and p99 the worst slice's.
+agg = {}
+for r in slices:
+    agg.setdefault((r[0], int(r[1])), []).append(r)
+def med(v):
+    v = sorted(v)
+    return v[len(v) // 2]
+rows = []
+for (name, c), rs in agg.items():
+    n = sum(int(r[2]) for r in rs)
+    failed = sum(int(r[3]) for r in rs)
+    secs = sum(float(r[4]) for r in rs)
+    col = lambda i: (str(sum(float(r[i]) for r in rs)) if all(len(r) > i and r[i] != "" for r in rs) else "")
+    rows.append([name, str(c), str(n), str(failed), str(secs), str(n / secs if secs else 0),
+                 str(med([float(r[6]) for r in rs])), str(max(float(r[7]) for r in rs)), col(8), col(9), len(rs)])
 by = {(r[0], int(r[1])): r for r in rows}
 def rate(name, c):
     r = by.get((name, c))
@@ -248,7 +280,7 @@ def rate(name, c):
 print(f"{'target':<18}{'c':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x bare':>8}{'x cfssl':>9}{'x hsm raw':>11}"
       f"{'srv us/req':>12}{'lg us/req':>11}{'sum us/req':>12}")
 order = {}
-for r in rows:
+for r in slices:
     order.setdefault(r[0], len(order))
 rows.sort(key=lambda r: (int(r[1]), order[r[0]]))
 def per(ms, n):
@@ -273,6 +305,7 @@ for r in rows:
 print()
 print("srv us/req: the server process's CPU per answer (hsm-raw-sign: hsmrate's own CPU per signature);")
 print("lg us/req: loadgen's own CPU per answer; sum: both (what one answer costs this machine's cores).")
-print("openssl ocsp runs in a network namespace of its own, its CPU is not measured.")
+print("p50: the median of a row's slices; p99: its worst slice's.")
+print("openssl ocsp runs in a network namespace of its own, its CPU is not measured; it runs once, not in slices.")
 print("Goals: muhr-cached-* x bare >= 0.80 and x cfssl >= 3; muhr-nonce-POST x hsm raw >= 0.70")
 PY
