@@ -55,6 +55,12 @@ type Runtime struct {
 	// before it collects, however small the live heap (internal/gcfloor);
 	// 0 is the default, 64 MiB; negative turns the floor off (plain GOGC).
 	GCHeapFloorBytes int64 `yaml:"gc_heap_floor_bytes"`
+	// GOMAXPROCS: 0 (the default) lets muhrd choose: Go's own value plus
+	// hsm.sessions when a role signs on the token, as a goroutine in a
+	// PKCS#11 call holds its P (cmd/muhrd/procs.go); unless the GOMAXPROCS
+	// environment variable is set, which then wins. A positive value is
+	// used as is; -1 keeps Go's own.
+	GOMAXPROCS int `yaml:"gomaxprocs"`
 }
 
 // DefaultGCHeapFloor is Runtime.GCHeapFloorBytes when unset.
@@ -279,6 +285,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HSM.PINFile == "" {
 		return errors.New("hsm.pin_file: required (a file holding the user PIN, mode 0600)")
+	}
+	if c.Runtime.GOMAXPROCS < -1 || c.Runtime.GOMAXPROCS > 4096 {
+		return fmt.Errorf("runtime.gomaxprocs: %d is outside -1..4096 (0: muhrd chooses, -1: Go's own)", c.Runtime.GOMAXPROCS)
 	}
 	if c.HSM.Sessions < 1 || c.HSM.Sessions > 256 {
 		return fmt.Errorf("hsm.sessions: %d is outside 1..256", c.HSM.Sessions)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -84,6 +85,16 @@ func runWith(ctx context.Context, args []string, stderr io.Writer, table []role,
 	if ownsProcess && cfg.Runtime.GCHeapFloorBytes > 0 {
 		floor := gcfloor.Start(uint64(cfg.Runtime.GCHeapFloorBytes), gcfloor.Base())
 		defer floor.Stop()
+	}
+	if ownsProcess {
+		signers, _ := needs(roles)
+		_, envSet := os.LookupEnv("GOMAXPROCS")
+		base := runtime.GOMAXPROCS(0)
+		if n := gomaxprocs(cfg.Runtime, base, cfg.HSM.Sessions, len(signers) > 0, envSet); n != base {
+			runtime.GOMAXPROCS(n)
+			defer runtime.GOMAXPROCS(base)
+			log.Info("GOMAXPROCS set", "gomaxprocs", n, "go_default", base, "hsm_sessions", cfg.HSM.Sessions)
+		}
 	}
 	if err := serve(ctx, *cfgPath, cfg, roles, log, ready); err != nil {
 		log.Error("muhrd stopped", "err", err.Error())

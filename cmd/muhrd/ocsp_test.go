@@ -29,6 +29,12 @@ import (
 // test's own connection to that database.
 func startOCSP(t *testing.T, ocspYAML string) (*tsatest.PKI, store.Store, *daemon) {
 	t.Helper()
+	return startOCSPOwning(t, false, ocspYAML)
+}
+
+// startOCSPOwning is startOCSP with ownsProcess as main passes it.
+func startOCSPOwning(t *testing.T, ownsProcess bool, ocspYAML string) (*tsatest.PKI, store.Store, *daemon) {
+	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "muhr.db")
 	st, err := sqlite.Open(context.Background(), dbPath)
 	if err != nil {
@@ -44,7 +50,7 @@ func startOCSP(t *testing.T, ocspYAML string) (*tsatest.PKI, store.Store, *daemo
 		dbPath, pki.SoftHSM.Module, pki.SoftHSM.Label, pki.SoftHSM.PINFile)
 	p := filepath.Join(t.TempDir(), "muhrd.yaml")
 	writeFile(t, p, cfg+ocspYAML)
-	return pki, st, startDaemon(t, roleTable(), "--config", p, "--roles", "ocsp")
+	return pki, st, startDaemonOwning(t, ownsProcess, roleTable(), "--config", p, "--roles", "ocsp")
 }
 
 // muhrd --roles ocsp on the real parts answers openssl's client at the URL

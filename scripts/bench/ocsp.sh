@@ -150,7 +150,6 @@ SERVER_PID[muhr-nonce-POST]=$MUHRD_PID
 TARGETS=() # "NAME|URL|loadgen flags"
 TARGETS+=("muhr-cached-GET|$MURL|-ocsp -get -body $W/req.der")
 TARGETS+=("muhr-cached-POST|$MURL|-ocsp -body $W/req.der -content-type application/ocsp-request")
-TARGETS+=("muhr-nonce-POST|$MURL|-ocsp -fresh-nonce -body $W/req-nonce.der -content-type application/ocsp-request")
 
 echo "bench: bare net/http (500 bytes)" >&2
 "$W/bin/bareserver" -listen 127.0.0.1:0 -size 500 -max-duration 30m >"$W/bare.addr" &
@@ -183,6 +182,21 @@ if [ -n "$CFSSL" ] && wanted cfssl; then
 	TARGETS+=("cfssl-GET|http://127.0.0.1:$CPORT|-ocsp -get -body $W/req.der")
 	TARGETS+=("cfssl-POST|http://127.0.0.1:$CPORT/|-ocsp -body $W/req.der -content-type application/ocsp-request")
 fi
+
+# The nonce row last among the HTTP rows, between its two references (the
+# rows of a slice run one after another, so neighbours share the machine's
+# speed of the moment): a bare net/http server that signs each answer once
+# on the same token and does nothing else (hsmrate -listen: the ceiling of
+# any server that signs live here), and after it the raw signing rate.
+"$W/bin/hsmrate" -listen 127.0.0.1:0 -module "$MODULE" -token muhr-bench -pin-file "$C/secrets/user.pin" \
+	-key qca-demo-ocsp -sessions "$SESSIONS" -duration 30m >"$W/signsrv.addr" &
+PIDS+=($!)
+SERVER_PID[bare-http+sign]=$!
+for _ in $(seq 100); do [ -s "$W/signsrv.addr" ] && break; sleep 0.1; done
+[ -s "$W/signsrv.addr" ] || { echo "bench: hsmrate -listen did not start" >&2; exit 1; }
+NONCE_FLAGS="-ocsp -fresh-nonce -body $W/req-nonce.der -content-type application/ocsp-request"
+TARGETS+=("bare-http+sign|http://$(cat "$W/signsrv.addr")/|$NONCE_FLAGS")
+TARGETS+=("muhr-nonce-POST|$MURL|$NONCE_FLAGS")
 
 # openssl ocsp: an index holding the certificate, a software signer.
 SERIAL=$(openssl x509 -in "$W/leaf.pem" -noout -serial | cut -d= -f2)
@@ -278,7 +292,7 @@ def rate(name, c):
     r = by.get((name, c))
     return float(r[5]) if r else None
 print(f"{'target':<18}{'c':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'failed':>8}{'x bare':>8}{'x cfssl':>9}{'x hsm raw':>11}"
-      f"{'srv us/req':>12}{'lg us/req':>11}{'sum us/req':>12}")
+      f"{'x sign srv':>11}{'srv us/req':>12}{'lg us/req':>11}{'sum us/req':>12}")
 order = {}
 for r in slices:
     order.setdefault(r[0], len(order))
@@ -292,7 +306,9 @@ for r in rows:
     h = rate("hsm-raw-sign", c)
     xb = f"{rps/b:.2f}" if b and name != "bare-net/http" else "-"
     xc = f"{rps/cf:.2f}" if cf and name.startswith("muhr-") else "-"
-    xh = f"{rps/h:.2f}" if h and name == "muhr-nonce-POST" else "-"
+    xh = f"{rps/h:.2f}" if h and name in ("muhr-nonce-POST", "bare-http+sign") else "-"
+    sc = rate("bare-http+sign", c)
+    xs = f"{rps/sc:.2f}" if sc and name == "muhr-nonce-POST" else "-"
     # hsmrate's ninth column is its own CPU (the signer and the "client" in
     # one); loadgen's is loadgen's, and the tenth the server's.
     if name == "hsm-raw-sign":
@@ -301,11 +317,12 @@ for r in rows:
         lg, srv = per(r[8] if len(r) > 8 else None, n), per(r[9] if len(r) > 9 else None, n)
     f = lambda v: "-" if v is None else f"{v:.0f}"
     tot = None if srv is None else srv + (lg or 0)
-    print(f"{name:<18}{c:>4}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{failed:>8}{xb:>8}{xc:>9}{xh:>11}{f(srv):>12}{f(lg):>11}{f(tot):>12}")
+    print(f"{name:<18}{c:>4}{rps:>10.0f}{p50:>9.2f}{p99:>9.2f}{failed:>8}{xb:>8}{xc:>9}{xh:>11}{xs:>11}{f(srv):>12}{f(lg):>11}{f(tot):>12}")
 print()
 print("srv us/req: the server process's CPU per answer (hsm-raw-sign: hsmrate's own CPU per signature);")
 print("lg us/req: loadgen's own CPU per answer; sum: both (what one answer costs this machine's cores).")
 print("p50: the median of a row's slices; p99: its worst slice's.")
 print("openssl ocsp runs in a network namespace of its own, its CPU is not measured; it runs once, not in slices.")
+print("bare-http+sign: bare net/http signing each answer once on the token (hsmrate -listen); x sign srv: nonce over it.")
 print("Goals: muhr-cached-* x bare >= 0.80 and x cfssl >= 3; muhr-nonce-POST x hsm raw >= 0.70")
 PY
