@@ -396,3 +396,43 @@ func TestInvalidateDuringReadIsNotCachedOver(t *testing.T) {
 		t.Fatalf("after the change: %d, want revoked (a stale good was cached over the invalidation)", s)
 	}
 }
+
+// postChunked sends body with no declared length (Transfer-Encoding:
+// chunked), as a streaming client does: net/http's client cannot know the
+// length of a MultiReader.
+func postChunked(t *testing.T, url string, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, io.MultiReader(bytes.NewReader(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/ocsp-request")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// A chunked POST (no Content-Length) is read up to the 64 KiB cap: a
+// request is answered, one octet over the cap gets 413, and chunked bytes
+// that do not parse get malformedRequest.
+func TestResponderChunkedBody(t *testing.T) {
+	e := newEnv(t)
+	leaf, _ := e.leaf(t, true)
+	resp, b := postChunked(t, e.url, marshal(t, tReq{tTBS{List: certIDs(e.p.Issuing, crypto.SHA256, leaf.SerialNumber)}}))
+	if r, err := xocsp.ParseResponseForCert(b, leaf, e.p.Issuing); resp.StatusCode != 200 || err != nil || r.Status != xocsp.Good {
+		t.Fatalf("chunked request: %s %v %+v", resp.Status, err, r)
+	}
+	if resp, _ := postChunked(t, e.url, make([]byte, ocsp.MaxRequestBytes+1)); resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked 64 KiB + 1: %s, want 413", resp.Status)
+	}
+	if resp, b := postChunked(t, e.url, []byte("not DER")); resp.StatusCode != 200 || errorStatus(b) != int(ocsp.MalformedRequest) {
+		t.Errorf("chunked garbage: %s %x, want malformedRequest", resp.Status, b)
+	}
+}
