@@ -11,8 +11,9 @@
 // token (over the body's SHA-256) wrapped as a successful OCSPResponse that
 // echoes the body, so the load generator's -ocsp -fresh-nonce checks pass.
 // Nothing else happens per request: what a server that signs each answer
-// live costs on this machine before any OCSP logic. It prints its address,
-// then serves until -duration or SIGINT/SIGTERM.
+// live costs on this machine before any OCSP logic (with muhrd's GOMAXPROCS
+// rule). It prints its address, then serves until -duration or
+// SIGINT/SIGTERM.
 package main
 
 import (
@@ -29,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -148,6 +150,12 @@ func serve(addr, module, token, pinFile, key string, sessions int, dur time.Dura
 		return err
 	}
 	defer closeToken()
+	// The runtime tuning muhrd gives itself when it signs on the token (one
+	// P more per session, cmd/muhrd/procs.go), so that this ceiling and
+	// muhrd differ only in what they do per request.
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + sessions)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
