@@ -15,7 +15,7 @@ import (
 // signing goroutine queue for a P again when the call returns: two thread
 // switches per signature. One P more per session, each of which can be in
 // a call at once, leaves the cores' Ps to the HTTP goroutines. Measured
-// on 2 cores (scripts/bench/ocsp.sh): nonce answers +10–15% and less
+// on 2 cores (scripts/bench/ocsp.sh): nonce answers about +10% and less
 // client CPU per answer; cached answers unchanged.
 //
 // An operator's GOMAXPROCS environment variable wins over the default, a
