@@ -23,7 +23,13 @@ import (
 
 func post(t *testing.T, url, ctype string, body []byte) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := http.Post(url, ctype, bytes.NewReader(body))
+	return send(t, url, ctype, bytes.NewReader(body))
+}
+
+// send POSTs body and reads the whole answer.
+func send(t *testing.T, url, ctype string, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Post(url, ctype, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,21 +408,7 @@ func TestInvalidateDuringReadIsNotCachedOver(t *testing.T) {
 // length of a MultiReader.
 func postChunked(t *testing.T, url string, body []byte) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, io.MultiReader(bytes.NewReader(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/ocsp-request")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return send(t, url, "application/ocsp-request", io.MultiReader(bytes.NewReader(body)))
 }
 
 // A chunked POST (no Content-Length) is read up to the 64 KiB cap: a
