@@ -84,6 +84,11 @@ type Options struct {
 	// (config ocsp.unissued_cache), the oldest evicted first; zero:
 	// DefaultMaxUnissued.
 	MaxUnissued int
+	// SignTimeout bounds each signature, the wait for a free token session
+	// included (config hsm.sign_timeout); zero: only the caller's context
+	// does. A signature that runs out answers tryLater, or the cached
+	// answer while it is valid: a stuck token must not hold requests.
+	SignTimeout time.Duration
 	// Registry, when set, gets the never-issued cache's metrics.
 	Registry prometheus.Registerer
 	Clock    func() time.Time
@@ -305,7 +310,7 @@ func (a *Authority) resign(ctx context.Context, is *issuer, id CertID, now time.
 	if err != nil {
 		return nil, err
 	}
-	return a.put(is, id, st, now, epoch)
+	return a.put(ctx, is, id, st, now, epoch)
 }
 
 func (a *Authority) readEpoch() uint64 {
@@ -316,10 +321,10 @@ func (a *Authority) readEpoch() uint64 {
 
 // put signs st and caches it unless an invalidation came after the status
 // was read (epoch is a.epoch from before that read).
-func (a *Authority) put(is *issuer, id CertID, st single, now time.Time, epoch uint64) (*Cached, error) {
+func (a *Authority) put(ctx context.Context, is *issuer, id CertID, st single, now time.Time, epoch uint64) (*Cached, error) {
 	next := now.Add(a.o.Validity)
 	sg := is.signer.Load()
-	der, err := sg.sign([]single{st}, now, now, next, is.archiveCutoff, nil)
+	der, err := a.sign(ctx, sg, []single{st}, now, next, is.archiveCutoff, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -417,7 +422,23 @@ func (a *Authority) Sign(ctx context.Context, req *Request) ([]byte, error) {
 		}
 		answers = append(answers, st)
 	}
-	return is.signer.Load().sign(answers, now, now, now.Add(a.o.Validity), is.archiveCutoff, req.Nonce)
+	return a.sign(ctx, is.signer.Load(), answers, now, now.Add(a.o.Validity), is.archiveCutoff, req.Nonce)
+}
+
+// sign signs answers with sg within SignTimeout. A signature cut short by
+// the timeout or by the caller is ErrUnavailable (tryLater; a valid cached
+// answer is served instead where there is one), not an internal error.
+func (a *Authority) sign(ctx context.Context, sg *signer, answers []single, now, next, archiveCutoff time.Time, nonce []byte) ([]byte, error) {
+	if a.o.SignTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.o.SignTimeout)
+		defer cancel()
+	}
+	der, err := sg.sign(ctx, answers, now, now, next, archiveCutoff, nonce)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: signing: %w", ErrUnavailable, err)
+	}
+	return der, err
 }
 
 // cachedStatus is the status of a fresh cached answer about id's
@@ -544,7 +565,7 @@ func (a *Authority) Refresh(ctx context.Context) (signed int, err error) {
 					if err != nil {
 						return signed, err
 					}
-					if _, err := a.put(is, id, st, a.o.Clock(), epoch); err != nil {
+					if _, err := a.put(ctx, is, id, st, a.o.Clock(), epoch); err != nil {
 						return signed, err
 					}
 					signed++

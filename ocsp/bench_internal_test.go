@@ -105,7 +105,7 @@ func BenchmarkNonceResponse(b *testing.B) {
 		b.Run("response/"+name, func(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := s.sign(answers, now, now, next, cutoff, nonce); err != nil {
+					if _, err := s.sign(context.Background(), answers, now, now, next, cutoff, nonce); err != nil {
 						b.Error(err)
 						return
 					}

@@ -2,6 +2,7 @@ package ocsp
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -253,7 +254,7 @@ func TestEncoderMatchesReference(t *testing.T) {
 				}
 				// Signed for real: x/crypto/ocsp parses it and checks the
 				// signature with the embedded signer certificate.
-				der, err := s.sign(c.answers, produced, produced, next, cutoff, c.nonce)
+				der, err := s.sign(context.Background(), c.answers, produced, produced, next, cutoff, c.nonce)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,6 +1,7 @@
 package ocsp
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -70,6 +72,11 @@ var (
 	oidRSASHA256   = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 1, 11}
 )
 
+// contextSigner is what the token's signers add to crypto.Signer.
+type contextSigner interface {
+	SignContext(ctx context.Context, rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error)
+}
+
 func newSigner(key crypto.Signer, cert *x509.Certificate) (*signer, error) {
 	var spki struct {
 		Alg pkix.AlgorithmIdentifier
@@ -110,14 +117,21 @@ func publicKeyEqual(a, b crypto.PublicKey) bool {
 // sign makes a successful, signed BasicOCSPResponse for the answers, all
 // with the same thisUpdate/nextUpdate; nonce (when set) is echoed.
 // archiveCutoff is added to every SingleResponse.
-func (s *signer) sign(answers []single, produced, thisUpdate, nextUpdate, archiveCutoff time.Time, nonce []byte) ([]byte, error) {
+// A signer that takes a context (hsm.ContextSigner, as the token's do)
+// gets ctx: waiting for a free session ends with it.
+func (s *signer) sign(ctx context.Context, answers []single, produced, thisUpdate, nextUpdate, archiveCutoff time.Time, nonce []byte) ([]byte, error) {
 	tbs, err := s.enc.encodeTBS(answers, produced, thisUpdate, nextUpdate, archiveCutoff, nonce)
 	if err != nil {
 		return nil, err
 	}
 	h := s.hash.New()
 	h.Write(tbs)
-	sig, err := s.key.Sign(rand.Reader, h.Sum(nil), s.hash)
+	var sig []byte
+	if cs, ok := s.key.(contextSigner); ok {
+		sig, err = cs.SignContext(ctx, rand.Reader, h.Sum(nil), s.hash)
+	} else {
+		sig, err = s.key.Sign(rand.Reader, h.Sum(nil), s.hash)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ocsp: sign: %w", err)
 	}

@@ -32,7 +32,7 @@ func mountOCSP(ctx context.Context, e *edge) error {
 		return fmt.Errorf("ocsp: status feed: %w", err)
 	}
 	auth, err := ocsp.New(ctx, ocsp.Options{Store: e.store, Keys: e.keys, Validity: c.Validity, RefreshRate: c.RefreshRate,
-		MaxUnissued: c.UnissuedCache, Registry: e.reg, Log: e.log})
+		MaxUnissued: c.UnissuedCache, SignTimeout: e.cfg.HSM.SignTimeout, Registry: e.reg, Log: e.log})
 	if err != nil {
 		return err
 	}
