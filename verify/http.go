@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -21,7 +22,14 @@ type HandlerOptions struct {
 	MaxConcurrent  int
 	// Queue is how long a request waits for a free slot before 503.
 	Queue time.Duration
-	Log   *slog.Logger
+	// MinUploadRate (bytes/s, default 64 KiB/s) is the slowest a body may
+	// arrive on average once UploadGrace (default 10 s) has passed; slower
+	// gets 408. The body is read while holding a slot (that bounds the
+	// memory uploads take), so a client trickling bytes must not keep a
+	// slot for the whole upload timeout.
+	MinUploadRate int64
+	UploadGrace   time.Duration
+	Log           *slog.Logger
 }
 
 // Handler is POST /api/v1/validate: multipart/form-data with a part
@@ -51,6 +59,12 @@ func NewHandler(v *Validator, o HandlerOptions) *Handler {
 	}
 	if o.Queue <= 0 {
 		o.Queue = 2 * time.Second
+	}
+	if o.MinUploadRate <= 0 {
+		o.MinUploadRate = 64 << 10
+	}
+	if o.UploadGrace <= 0 {
+		o.UploadGrace = 10 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -97,18 +111,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { <-h.slot }()
-	ctx, cancel := context.WithTimeout(r.Context(), h.o.Timeout)
-	defer cancel()
-	r.Body = http.MaxBytesReader(w, r.Body, h.o.MaxUploadBytes)
+	r.Body = http.MaxBytesReader(w, &rateReader{r: r.Body, min: h.o.MinUploadRate, grace: h.o.UploadGrace,
+		start: time.Now()}, h.o.MaxUploadBytes)
 	parts, err := readParts(r)
 	if err != nil {
 		if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			tooLarge(w, mbe.Limit)
 			return
 		}
+		if errors.Is(err, errTooSlow) || errors.Is(err, os.ErrDeadlineExceeded) {
+			// Closing: net/http would otherwise read on the rest of
+			// the slow body before it sends this.
+			w.Header().Set("Connection", "close")
+			http.Error(w, err.Error(), http.StatusRequestTimeout)
+			return
+		}
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	// The validation's own time starts once the upload is in: a document
+	// that took a minute to arrive still gets all of Timeout.
+	ctx, cancel := context.WithTimeout(r.Context(), h.o.Timeout)
+	defer cancel()
 	var rep *Report
 	switch {
 	case parts["signature"] != nil && parts["certificate"] != nil:
@@ -189,6 +213,30 @@ func unPEMSignature(b []byte) []byte {
 func tooLarge(w http.ResponseWriter, limit int64) {
 	http.Error(w, fmt.Sprintf("request body over %d bytes", limit), http.StatusRequestEntityTooLarge)
 }
+
+var errTooSlow = errors.New("upload too slow")
+
+// rateReader fails a body arriving slower than min bytes/s on average,
+// once grace has passed since start. A body that stops altogether is the
+// read deadline's (validate.upload_timeout).
+type rateReader struct {
+	r     io.ReadCloser
+	min   int64
+	grace time.Duration
+	start time.Time
+	n     int64
+}
+
+func (rr *rateReader) Read(b []byte) (int, error) {
+	k, err := rr.r.Read(b)
+	rr.n += int64(k)
+	if el := time.Since(rr.start); el > rr.grace && float64(rr.n) < float64(rr.min)*el.Seconds() {
+		return k, fmt.Errorf("%w: %d bytes in %v, under %d bytes/s", errTooSlow, rr.n, el.Round(time.Millisecond), rr.min)
+	}
+	return k, err
+}
+
+func (rr *rateReader) Close() error { return rr.r.Close() }
 
 // readParts reads the multipart parts the service knows, each once
 // ("chain" may repeat), refusing any other.

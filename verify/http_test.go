@@ -170,3 +170,72 @@ func TestValidateTimeoutAndConcurrencyBound(t *testing.T) {
 		t.Fatalf("first: %d %s", firstCode, first)
 	}
 }
+
+// slowPost sends the multipart body in ten pieces spread over spread (a
+// chunked body through a pipe, as a slow link delivers it).
+func slowPost(t *testing.T, url string, parts map[string][]byte, spread time.Duration) (int, string) {
+	t.Helper()
+	body, ct := multipartBody(t, parts)
+	pr, pw := io.Pipe()
+	go func() {
+		b := body.Bytes()
+		step := len(b)/10 + 1
+		for len(b) > 0 {
+			time.Sleep(spread / 10)
+			k := min(step, len(b))
+			if _, err := pw.Write(b[:k]); err != nil {
+				return
+			}
+			b = b[k:]
+		}
+		pw.Close()
+	}()
+	res, err := http.Post(url, ct, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// An upload that takes longer than the validation timeout still gets the
+// whole timeout for its validation: the clock starts once the body is in.
+func TestValidateTimeoutStartsAfterUpload(t *testing.T) {
+	p := newSoftPKI(t)
+	cert, key := p.signer(t, nil)
+	sig := p.sign(t, doc, cert, key, true, false)
+	h := verify.NewHandler(p.validator(t, nil), verify.HandlerOptions{Timeout: 300 * time.Millisecond,
+		MinUploadRate: 1, UploadGrace: time.Minute})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	code, body := slowPost(t, srv.URL, map[string][]byte{"signature": sig, "content": doc}, time.Second)
+	var rep verify.Report
+	if code != 200 || json.Unmarshal([]byte(body), &rep) != nil {
+		t.Fatalf("%d %s", code, body)
+	}
+	want(t, rep.Status, verify.Passed, "")
+}
+
+// A body trickling in under MinUploadRate after the grace period gets 408,
+// and frees its slot for the next client.
+func TestValidateTrickleUploadRefused(t *testing.T) {
+	p := newSoftPKI(t)
+	cert, key := p.signer(t, nil)
+	sig := p.sign(t, doc, cert, key, true, false)
+	h := verify.NewHandler(p.validator(t, nil), verify.HandlerOptions{MaxConcurrent: 1,
+		MinUploadRate: 1 << 20, UploadGrace: 200 * time.Millisecond})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	start := time.Now()
+	code, body := slowPost(t, srv.URL, map[string][]byte{"signature": sig, "content": doc}, 3*time.Second)
+	if code != http.StatusRequestTimeout || !strings.Contains(body, "upload too slow") {
+		t.Fatalf("trickled body: %d %s, want 408", code, body)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("refused after %v; the grace is 200ms", d)
+	}
+	if code, body := postValidate(t, srv.URL, map[string][]byte{"signature": sig, "content": doc}); code != 200 {
+		t.Fatalf("next client: %d %s", code, body)
+	}
+}

@@ -35,6 +35,16 @@ func startOCSP(t *testing.T, ocspYAML string) (*tsatest.PKI, store.Store, *daemo
 // startOCSPOwning is startOCSP with ownsProcess as main passes it.
 func startOCSPOwning(t *testing.T, ownsProcess bool, ocspYAML string) (*tsatest.PKI, store.Store, *daemon) {
 	t.Helper()
+	pki, st, p := demoCenter(t, ocspYAML)
+	return pki, st, startDaemonOwning(t, ownsProcess, roleTable(), "--config", p, "--roles", "ocsp")
+}
+
+// demoCenter runs the demo ceremony into a new SQLite database and writes
+// a muhrd.yaml for it (loopback listeners, log level warn, the ceremony's
+// token) with extraYAML appended; it returns the PKI, the test's own store
+// connection and the config's path.
+func demoCenter(t *testing.T, extraYAML string) (*tsatest.PKI, store.Store, string) {
+	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "muhr.db")
 	st, err := sqlite.Open(context.Background(), dbPath)
 	if err != nil {
@@ -49,8 +59,8 @@ func startOCSPOwning(t *testing.T, ownsProcess bool, ocspYAML string) (*tsatest.
 		"database: {driver: sqlite, path: %s}\nhsm: {module: %s, token_label: %s, pin_file: %s}\n",
 		dbPath, pki.SoftHSM.Module, pki.SoftHSM.Label, pki.SoftHSM.PINFile)
 	p := filepath.Join(t.TempDir(), "muhrd.yaml")
-	writeFile(t, p, cfg+ocspYAML)
-	return pki, st, startDaemonOwning(t, ownsProcess, roleTable(), "--config", p, "--roles", "ocsp")
+	writeFile(t, p, cfg+extraYAML)
+	return pki, st, p
 }
 
 // muhrd --roles ocsp on the real parts answers openssl's client at the URL

@@ -5,11 +5,16 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/muhr-pki/muhr/config"
 	"github.com/muhr-pki/muhr/httpx"
 	"github.com/muhr-pki/muhr/verify"
 )
+
+// answerWrite is the time left to write a validation's answer (a JSON
+// report of a few KiB) after the validation's own timeout.
+const answerWrite = 10 * time.Second
 
 func validateConfigured(c *config.Config) error {
 	if !c.Verify.Enabled {
@@ -43,11 +48,16 @@ func mountValidate(ctx context.Context, e *edge) error {
 		return err
 	}
 	h := verify.NewHandler(v, verify.HandlerOptions{MaxUploadBytes: c.MaxUploadBytes, Timeout: c.Timeout,
-		MaxConcurrent: c.MaxConcurrent, Log: e.log})
+		MaxConcurrent: c.MaxConcurrent, MinUploadRate: c.MinUploadRate, Log: e.log})
 	// Documents are larger than the listener's default cap
 	// (http.max_body_bytes): this route takes validate.max_upload_bytes.
-	e.srv.Public().Handle("POST /api/v1/validate", h, httpx.MaxBody(c.MaxUploadBytes))
+	// and more time than http.read_timeout/write_timeout to arrive and be
+	// answered: the upload, then the validation and the writing of its
+	// answer.
+	e.srv.Public().Handle("POST /api/v1/validate", httpx.LongUpload(h, c.UploadTimeout, c.Timeout+answerWrite),
+		httpx.MaxBody(c.MaxUploadBytes))
 	e.log.Info("validate: serving POST /api/v1/validate", "trust_anchors", len(roots), "max_upload_bytes", c.MaxUploadBytes,
+		"upload_timeout", c.UploadTimeout,
 		"timeout", c.Timeout, "max_concurrent", c.MaxConcurrent)
 	return nil
 }

@@ -2,18 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"mime/multipart"
+	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/muhr-pki/muhr/server"
-	"github.com/muhr-pki/muhr/store/sqlite"
-	"github.com/muhr-pki/muhr/tsa/tsatest"
 )
 
 func postParts(t *testing.T, url string, parts map[string][]byte) (int, string) {
@@ -37,22 +35,7 @@ func postParts(t *testing.T, url string, parts map[string][]byte) (int, string) 
 // muhrd --roles validate serves POST /api/v1/validate with the center's
 // roots as trust anchors, under its own body limit.
 func TestValidateRoleServes(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "muhr.db")
-	st, err := sqlite.Open(context.Background(), dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	pki := tsatest.NewPKI(t, st)
-	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nops_listen: 127.0.0.1:0\nlog: {level: warn}\n"+
-		"database: {driver: sqlite, path: %s}\nhsm: {module: %s, token_label: %s, pin_file: %s}\n"+
-		"validate: {enabled: true, fetch_timeout: 300ms, timeout: 2s}\n",
-		dbPath, pki.SoftHSM.Module, pki.SoftHSM.Label, pki.SoftHSM.PINFile)
-	p := filepath.Join(t.TempDir(), "muhrd.yaml")
-	writeFile(t, p, cfg)
+	pki, _, p := demoCenter(t, "validate: {enabled: true, fetch_timeout: 300ms, timeout: 2s}\n")
 	d := startDaemon(t, roleTable(), "--config", p, "--roles", "validate")
 	url := d.url(server.ListenerPublic, "/api/v1/validate")
 
@@ -73,4 +56,62 @@ func TestValidateRoleServes(t *testing.T) {
 		t.Fatalf("%d %s", code, body)
 	}
 	d.stop(t)
+}
+
+// slowUpload POSTs a multipart body of one "signature" part of n bytes to
+// addr+path in ten pieces spread over spread, and returns the answer's
+// status line, or what ended the exchange.
+func slowUpload(t *testing.T, addr, path string, n int, spread time.Duration) string {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("signature", "sig.p7s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = fw.Write(bytes.Repeat([]byte{'a'}, n))
+	_ = mw.Close()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n",
+		path, mw.FormDataContentType(), body.Len()); err != nil {
+		t.Fatal(err)
+	}
+	b := body.Bytes()
+	step := len(b)/10 + 1
+	for len(b) > 0 {
+		time.Sleep(spread / 10)
+		k := min(step, len(b))
+		if _, err := c.Write(b[:k]); err != nil {
+			return "write: " + err.Error()
+		}
+		b = b[k:]
+	}
+	line, err := io.ReadAll(io.LimitReader(c, 64))
+	if len(line) == 0 {
+		return fmt.Sprintf("no answer: %v", err)
+	}
+	s, _, _ := strings.Cut(string(line), "\r\n")
+	return s
+}
+
+// A document upload may take validate.upload_timeout to arrive, far more
+// than http.read_timeout (that it still bounds other routes is
+// httpx.TestLongUploadOutlastsReadTimeout); past upload_timeout it is cut
+// off.
+func TestValidateSlowUpload(t *testing.T) {
+	_, _, p := demoCenter(t, "http: {read_timeout: 300ms, write_timeout: 300ms}\n"+
+		"validate: {enabled: true, upload_timeout: 2s, timeout: 2s}\n")
+	d := startDaemon(t, roleTable(), "--config", p, "--roles", "validate")
+	addr := strings.TrimPrefix(d.url(server.ListenerPublic, ""), "http://")
+	if got := slowUpload(t, addr, "/api/v1/validate", 200<<10, 1200*time.Millisecond); got != "HTTP/1.1 200 OK" {
+		t.Errorf("200 KiB over 1.2 s with a 300ms read timeout: %q, want 200 (a FORMAT_FAILURE report)", got)
+	}
+	if got := slowUpload(t, addr, "/api/v1/validate", 200<<10, 3500*time.Millisecond); strings.HasPrefix(got, "HTTP/1.1 200") {
+		t.Errorf("200 KiB over 3.5 s with a 2 s upload_timeout: %q, want it cut off", got)
+	}
 }
