@@ -31,6 +31,13 @@
 #                           understood)
 #        BENCH_MUHRD        a muhrd binary to measure instead of the one built
 #                           here (an A/B of two versions on the same setup)
+#        BENCH_AB           "NAME:PROGRAM ..." more muhrd to measure in the same
+#                           run, each on its own port, on the same database and
+#                           token: rows ab-NAME-cached-GET, -cached-POST and
+#                           -nonce-POST take turns with the others (PROGRAM may
+#                           be a script that sets the environment and execs a
+#                           muhrd). A/Bs in one run share the machine's speed of
+#                           the moment, which separate runs do not
 #        BENCH_QUICK        1: a quick look, 3 s per row at c=16 only
 #                           (BENCH_SECONDS/BENCH_CONCURRENCY still win)
 #        BENCH_LOG_LEVEL    muhrd's log level (default warn: no access line
@@ -197,6 +204,22 @@ for _ in $(seq 100); do [ -s "$W/signsrv.addr" ] && break; sleep 0.1; done
 NONCE_FLAGS="-ocsp -fresh-nonce -body $W/req-nonce.der -content-type application/ocsp-request"
 TARGETS+=("bare-http+sign|http://$(cat "$W/signsrv.addr")/|$NONCE_FLAGS")
 TARGETS+=("muhr-nonce-POST|$MURL|$NONCE_FLAGS")
+for ab in ${BENCH_AB:-}; do
+	name=${ab%%:*} prog=${ab#*:}
+	[ -n "$name" ] && [ "$prog" != "$ab" ] && [ -x "$prog" ] ||
+		{ echo "bench: BENCH_AB entry $ab is not NAME:PROGRAM with PROGRAM executable" >&2; exit 2; }
+	port=$(free_port) ops=$(free_port)
+	sed -e "s/^listen: .*/listen: 127.0.0.1:$port/" -e "s/^ops_listen: .*/ops_listen: 127.0.0.1:$ops/" \
+		"$C/muhrd.yaml" >"$C/muhrd-ab-$name.yaml"
+	(cd "$C" && exec "$prog" --config "muhrd-ab-$name.yaml" --roles ocsp 2>"$C/muhrd-ab-$name.log" >/dev/null) &
+	PIDS+=($!)
+	for row in cached-GET cached-POST nonce-POST; do SERVER_PID[ab-$name-$row]=$!; done
+	wait_http "http://127.0.0.1:$port/healthz"
+	url=http://127.0.0.1:$port/ocsp
+	TARGETS+=("ab-$name-cached-GET|$url|-ocsp -get -body $W/req.der")
+	TARGETS+=("ab-$name-cached-POST|$url|-ocsp -body $W/req.der -content-type application/ocsp-request")
+	TARGETS+=("ab-$name-nonce-POST|$url|$NONCE_FLAGS")
+done
 
 # openssl ocsp: an index holding the certificate, a software signer.
 SERIAL=$(openssl x509 -in "$W/leaf.pem" -noout -serial | cut -d= -f2)
@@ -305,10 +328,12 @@ for r in rows:
     cf = rate("cfssl-POST" if name.endswith("POST") else "cfssl-GET", c)
     h = rate("hsm-raw-sign", c)
     xb = f"{rps/b:.2f}" if b and name != "bare-net/http" else "-"
-    xc = f"{rps/cf:.2f}" if cf and name.startswith("muhr-") else "-"
-    xh = f"{rps/h:.2f}" if h and name in ("muhr-nonce-POST", "bare-http+sign") else "-"
+    muhr = name.startswith(("muhr-", "ab-"))
+    nonce = muhr and name.endswith("nonce-POST")
+    xc = f"{rps/cf:.2f}" if cf and muhr else "-"
+    xh = f"{rps/h:.2f}" if h and (nonce or name == "bare-http+sign") else "-"
     sc = rate("bare-http+sign", c)
-    xs = f"{rps/sc:.2f}" if sc and name == "muhr-nonce-POST" else "-"
+    xs = f"{rps/sc:.2f}" if sc and nonce else "-"
     # hsmrate's ninth column is its own CPU (the signer and the "client" in
     # one); loadgen's is loadgen's, and the tenth the server's.
     if name == "hsm-raw-sign":
