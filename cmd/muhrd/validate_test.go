@@ -2,15 +2,14 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/muhr-pki/muhr/internal/testpki"
 	"github.com/muhr-pki/muhr/server"
 )
 
@@ -58,10 +57,8 @@ func TestValidateRoleServes(t *testing.T) {
 	d.stop(t)
 }
 
-// slowUpload POSTs a multipart body of one "signature" part of n bytes to
-// addr+path in ten pieces spread over spread, and returns the answer's
-// status line, or what ended the exchange.
-func slowUpload(t *testing.T, addr, path string, n int, spread time.Duration) string {
+// upload is a multipart body of one "signature" part of n bytes.
+func upload(t *testing.T, n int) ([]byte, string) {
 	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -71,32 +68,7 @@ func slowUpload(t *testing.T, addr, path string, n int, spread time.Duration) st
 	}
 	_, _ = fw.Write(bytes.Repeat([]byte{'a'}, n))
 	_ = mw.Close()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
-	if _, err := fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n",
-		path, mw.FormDataContentType(), body.Len()); err != nil {
-		t.Fatal(err)
-	}
-	b := body.Bytes()
-	step := len(b)/10 + 1
-	for len(b) > 0 {
-		time.Sleep(spread / 10)
-		k := min(step, len(b))
-		if _, err := c.Write(b[:k]); err != nil {
-			return "write: " + err.Error()
-		}
-		b = b[k:]
-	}
-	line, err := io.ReadAll(io.LimitReader(c, 64))
-	if len(line) == 0 {
-		return fmt.Sprintf("no answer: %v", err)
-	}
-	s, _, _ := strings.Cut(string(line), "\r\n")
-	return s
+	return body.Bytes(), mw.FormDataContentType()
 }
 
 // A document upload may take validate.upload_timeout to arrive, far more
@@ -108,10 +80,11 @@ func TestValidateSlowUpload(t *testing.T) {
 		"validate: {enabled: true, upload_timeout: 2s, timeout: 2s}\n")
 	d := startDaemon(t, roleTable(), "--config", p, "--roles", "validate")
 	addr := strings.TrimPrefix(d.url(server.ListenerPublic, ""), "http://")
-	if got := slowUpload(t, addr, "/api/v1/validate", 200<<10, 1200*time.Millisecond); got != "HTTP/1.1 200 OK" {
+	body, ct := upload(t, 200<<10)
+	if got := testpki.SlowPOST(t, addr, "/api/v1/validate", ct, body, 1200*time.Millisecond); got != "HTTP/1.1 200 OK" {
 		t.Errorf("200 KiB over 1.2 s with a 300ms read timeout: %q, want 200 (a FORMAT_FAILURE report)", got)
 	}
-	if got := slowUpload(t, addr, "/api/v1/validate", 200<<10, 3500*time.Millisecond); strings.HasPrefix(got, "HTTP/1.1 200") {
+	if got := testpki.SlowPOST(t, addr, "/api/v1/validate", ct, body, 3500*time.Millisecond); strings.HasPrefix(got, "HTTP/1.1 200") {
 		t.Errorf("200 KiB over 3.5 s with a 2 s upload_timeout: %q, want it cut off", got)
 	}
 }

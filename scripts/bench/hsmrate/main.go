@@ -50,13 +50,13 @@ func main() {
 	dur := flag.Duration("duration", 15*time.Second, "how long to sign (with -listen: to serve)")
 	listen := flag.String("listen", "", "serve signed answers on this loopback address instead")
 	flag.Parse()
-	run := run
+	var err error
 	if *listen != "" {
-		run = func(module, token, pinFile, key string, sessions, _ int, dur time.Duration) error {
-			return serve(*listen, module, token, pinFile, key, sessions, dur)
-		}
+		err = serve(*listen, *module, *token, *pinFile, *key, *sessions, *dur)
+	} else {
+		err = run(*module, *token, *pinFile, *key, *sessions, *c, *dur)
 	}
-	if err := run(*module, *token, *pinFile, *key, *sessions, *c, *dur); err != nil {
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "hsmrate:", err)
 		os.Exit(1)
 	}
